@@ -4,13 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 namespace weft {
-
-namespace detail {
-
-std::string describe_u64(std::uint64_t v) { return std::to_string(v); }
-
-}  // namespace detail
 
 Error Reader::error(Errc code, std::size_t at, std::string_view detail) const {
   // Path: "Type.field" for the outermost struct, ".field" for nested ones, "[i]" for elements.

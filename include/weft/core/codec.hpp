@@ -13,6 +13,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -110,8 +111,6 @@ constexpr std::string_view integer_manifest() {
   return is_signed ? s[i] : u[i];
 }
 
-[[nodiscard]] std::string describe_u64(std::uint64_t v);
-
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
@@ -131,7 +130,7 @@ struct Codec<bool> {
     if (*b == std::byte{1}) return true;
     return std::unexpected(r.error(Errc::malformed, at,
                                    "bool must be 0 or 1, got " +
-                                       detail::describe_u64(static_cast<std::uint8_t>(*b))));
+                                       std::to_string(static_cast<std::uint8_t>(*b))));
   }
 };
 
@@ -355,7 +354,7 @@ struct Codec<std::optional<T>> {
       return std::unexpected(r.error(
           Errc::malformed, at,
           "optional tag must be 0 or 1, got " +
-              detail::describe_u64(static_cast<std::uint8_t>(*tag))));
+              std::to_string(static_cast<std::uint8_t>(*tag))));
     auto v = Codec<T>::decode(r);
     if (!v) return std::unexpected(std::move(v).error());
     return std::optional<T>(std::move(*v));
@@ -384,7 +383,7 @@ struct Codec<std::variant<Ts...>> {
     if (!index) return std::unexpected(std::move(index).error());
     if (*index >= sizeof...(Ts))
       return std::unexpected(r.error(Errc::malformed, at,
-                                     "variant index " + detail::describe_u64(*index) +
+                                     "variant index " + std::to_string(*index) +
                                          " out of range for " + std::string(manifest)));
     return decode_table(std::index_sequence_for<Ts...>{})[*index](r);
   }
@@ -623,7 +622,7 @@ template <Codable T>
   auto v = Codec<T>::decode(r);
   if (v && r.remaining() != 0)
     return std::unexpected(r.error(Errc::malformed, r.offset(),
-                                   detail::describe_u64(r.remaining()) +
+                                   std::to_string(r.remaining()) +
                                        " trailing bytes after a complete " +
                                        std::string(Codec<T>::manifest)));
   return v;
@@ -647,7 +646,7 @@ template <Codable T>
 
 #define WEFT_DETAIL_CODEC_FIELD(Type, member) , ::weft::detail::field(#member, &Type::member)
 
-// __VA_OPT__-based iteration: WEFT_DETAIL_EXPAND rescans 4^3 = 64 times, one field each.
+// __VA_OPT__-based iteration; WEFT_DETAIL_EXPAND rescans enough for 64 fields (checked).
 #define WEFT_DETAIL_PARENS ()
 #define WEFT_DETAIL_EXPAND(...) \
   WEFT_DETAIL_EXPAND3(WEFT_DETAIL_EXPAND3(WEFT_DETAIL_EXPAND3(WEFT_DETAIL_EXPAND3(__VA_ARGS__))))
