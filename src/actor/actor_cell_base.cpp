@@ -1,0 +1,495 @@
+#include "weft/actor/detail/actor_cell_base.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+namespace weft::detail {
+
+struct ActorCellBase::Extras {
+  // Guarded by lock_: named children (views into the child's name_) and termination hooks.
+  std::unordered_map<std::string_view, ActorCellBase*> named_children;
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;
+  std::uint64_t next_hook_id = 1;
+  // The actor's own thread only.
+  std::vector<ActorCellBase*> watchers;  // each holds a reference
+  std::vector<ActorCellBase*> watching;  // each holds a reference
+  SupervisorStrategy strategy;
+  std::deque<TimePoint> restarts;
+  std::optional<Error> failure;  // why this actor stopped, if it failed
+  bool escalate = false;
+  std::uint64_t backoff_timer = 0;
+};
+
+namespace {
+
+void release_all(std::vector<ActorCellBase*>& cells) {
+  for (auto* c : cells) c->release();
+  cells.clear();
+}
+
+}  // namespace
+
+// --- system messages ---
+
+struct StopMsg final : SystemMessage {
+  void apply(ActorCellBase& cell) override { cell.initiate_stop(std::nullopt); }
+};
+
+struct DeathNotice final : SystemMessage {
+  DeathNotice(ActorCellBase* who, std::optional<Error> failure)
+      : who(IntrusivePtr<ActorCellBase>::share(who)), failure(std::move(failure)) {}
+  void apply(ActorCellBase& cell) override { cell.on_watched_terminated(who.get(), failure); }
+  IntrusivePtr<ActorCellBase> who;
+  std::optional<Error> failure;
+};
+
+struct WatchMsg final : SystemMessage {
+  explicit WatchMsg(ActorCellBase* watcher) : watcher(IntrusivePtr<ActorCellBase>::share(watcher)) {}
+  void apply(ActorCellBase& cell) override {
+    if (cell.is_terminated()) {
+      auto& x = cell.extras();
+      watcher->post(new DeathNotice(&cell, x.failure));
+      return;
+    }
+    auto& watchers = cell.extras().watchers;
+    if (std::find(watchers.begin(), watchers.end(), watcher.get()) == watchers.end()) {
+      watchers.push_back(watcher.detach());
+    }
+  }
+  IntrusivePtr<ActorCellBase> watcher;
+};
+
+struct UnwatchMsg final : SystemMessage {
+  explicit UnwatchMsg(ActorCellBase* watcher) : watcher(watcher) {}
+  void apply(ActorCellBase& cell) override {
+    auto& watchers = cell.extras().watchers;
+    auto it = std::find(watchers.begin(), watchers.end(), watcher);
+    if (it != watchers.end()) {
+      (*it)->release();
+      watchers.erase(it);
+    }
+  }
+  ActorCellBase* watcher;  // identity only, never dereferenced
+};
+
+struct ChildTerminatedMsg final : SystemMessage {
+  ChildTerminatedMsg(ActorCellBase* child, std::optional<Error> failure, bool escalate)
+      : child(child), failure(std::move(failure)), escalate(escalate) {}
+  void apply(ActorCellBase& cell) override {
+    cell.on_child_terminated(child, failure, escalate);
+  }
+  ActorCellBase* child;  // kept alive by the parent's children list until unlinked
+  std::optional<Error> failure;
+  bool escalate;
+};
+
+struct RestartNow final : SystemMessage {
+  void apply(ActorCellBase& cell) override {
+    auto& x = cell.extras();
+    x.backoff_timer = 0;
+    if (cell.state() != CellState::restarting) return;
+    cell.suspended_ = false;
+    cell.start();
+  }
+};
+
+// --- the cell ---
+
+ActorCellBase::ActorCellBase(SystemServices& system, ActorCellBase* parent, std::string name,
+                             std::uint64_t id)
+    : system_(&system), parent_(parent), name_(std::move(name)), id_(id) {
+  if (parent_) parent_->retain();
+  system_->retain();
+}
+
+ActorCellBase::~ActorCellBase() {
+  if (extras_) {
+    release_all(extras_->watchers);
+    release_all(extras_->watching);
+  }
+  // Leftover control messages (posted after termination was fully processed).
+  while (auto* n = system_queue_.pop()) delete static_cast<SystemMessage*>(n);
+  if (parent_) parent_->release();
+  system_->release();
+}
+
+ActorCellBase::Extras& ActorCellBase::extras() {
+  if (!extras_) {
+    std::lock_guard guard(lock_);
+    if (!extras_) extras_ = std::make_unique<Extras>();
+  }
+  return *extras_;
+}
+
+std::string ActorCellBase::path() const {
+  if (!parent_) return "/" + name_;
+  std::string p = parent_->path();
+  p += '/';
+  p += name_;
+  return p;
+}
+
+void ActorCellBase::post(SystemMessage* msg) {
+  system_queue_.push(msg);
+  schedule_if_idle();
+}
+
+void ActorCellBase::stop() { post(new StopMsg()); }
+
+std::uint64_t ActorCellBase::add_termination_hook(std::function<void()> fn) {
+  auto& x = extras();
+  {
+    std::lock_guard guard(lock_);
+    if (state_.load(std::memory_order_relaxed) != CellState::terminated) {
+      auto id = x.next_hook_id++;
+      x.hooks.emplace_back(id, std::move(fn));
+      return id;
+    }
+  }
+  fn();
+  return 0;
+}
+
+void ActorCellBase::remove_termination_hook(std::uint64_t id) {
+  if (id == 0) return;
+  auto& x = extras();
+  std::function<void()> dropped;  // destroyed outside the lock
+  std::lock_guard guard(lock_);
+  auto it = std::find_if(x.hooks.begin(), x.hooks.end(), [id](auto& h) { return h.first == id; });
+  if (it != x.hooks.end()) {
+    dropped = std::move(it->second);
+    x.hooks.erase(it);
+  }
+}
+
+Result<void> ActorCellBase::adopt_child(ActorCellBase* child) {
+  const bool named = !child->name_.empty() && child->name_[0] != '$';
+  auto& x = extras();
+  std::lock_guard guard(lock_);
+  auto st = state_.load(std::memory_order_relaxed);
+  if (st == CellState::stopping || st == CellState::terminated) {
+    return weft::fail(Errc::actor_stopped,
+                "cannot spawn '" + child->name_ + "' under '" + name_ + "': it is stopping");
+  }
+  if (named) {
+    auto [it, inserted] = x.named_children.emplace(child->name_, child);
+    if (!inserted) {
+      return weft::fail(Errc::invalid_argument,
+                  "an actor named '" + child->name_ + "' already exists under '" + name_ + "'");
+    }
+  }
+  child->next_sibling_ = first_child_;
+  if (first_child_) first_child_->prev_sibling_ = child;
+  first_child_ = child;
+  return {};
+}
+
+std::vector<AnyActorRef> ActorCellBase::children() const {
+  std::vector<AnyActorRef> out;
+  std::lock_guard guard(lock_);
+  for (auto* c = first_child_; c; c = c->next_sibling_) {
+    out.emplace_back(IntrusivePtr<ActorCellBase>::share(c));
+  }
+  return out;
+}
+
+AnyActorRef ActorCellBase::child(std::string_view name) const {
+  std::lock_guard guard(lock_);
+  if (!extras_) return {};
+  auto it = extras_->named_children.find(name);
+  if (it == extras_->named_children.end()) return {};
+  return AnyActorRef(IntrusivePtr<ActorCellBase>::share(it->second));
+}
+
+bool ActorCellBase::run_turn() {
+  drain_system_messages();
+  auto st = state();
+  if (st == CellState::created) {
+    start();
+    st = state();
+  }
+  if (st == CellState::running && !suspended_) {
+    process_messages(system_->throughput());
+  } else if (st == CellState::terminated) {
+    drain_to_dead_letters();
+  }
+  return finish_turn();
+}
+
+void ActorCellBase::drain_system_messages() {
+  while (auto* n = system_queue_.pop()) {
+    auto* msg = static_cast<SystemMessage*>(n);
+    msg->apply(*this);
+    delete msg;
+  }
+}
+
+bool ActorCellBase::finish_turn() {
+  auto pending = [this] {
+    if (!system_queue_.empty()) return true;
+    auto st = state();
+    if (st == CellState::created) return true;
+    if ((st == CellState::running && !suspended_) || st == CellState::terminated) {
+      return has_messages();
+    }
+    return false;
+  };
+  if (pending()) return true;
+  // Mirror image of a sender's push-then-check (see MpscQueue::push): either we see its
+  // message now, or it sees the flag cleared and schedules us.
+  scheduled_.store(false, std::memory_order_seq_cst);
+  return pending() && !scheduled_.exchange(true, std::memory_order_acq_rel);
+}
+
+void ActorCellBase::start() {
+  state_.store(CellState::running, std::memory_order_release);
+  try {
+    start_behavior();
+  } catch (const std::exception& e) {
+    fail(Error(Errc::actor_failed, "setup of " + path() + " threw: " + e.what()));
+  } catch (...) {
+    fail(Error(Errc::actor_failed, "setup of " + path() + " threw a non-exception"));
+  }
+}
+
+bool ActorCellBase::signal_safely(const Signal& s) {
+  try {
+    return deliver_signal(s);
+  } catch (const std::exception& e) {
+    if (std::holds_alternative<PostStop>(s) || std::holds_alternative<PreRestart>(s)) {
+      spdlog::error("{}: signal handler threw during {}: {}", path(),
+                    std::holds_alternative<PostStop>(s) ? "PostStop" : "PreRestart", e.what());
+      return true;
+    }
+    fail(Error(Errc::actor_failed, path() + " threw on a signal: " + e.what()));
+  } catch (...) {
+    fail(Error(Errc::actor_failed, path() + " threw a non-exception on a signal"));
+  }
+  return true;
+}
+
+void ActorCellBase::set_strategy(const SupervisorStrategy& s) { extras().strategy = s; }
+
+void ActorCellBase::fail(Error error) {
+  auto st = state();
+  if (st == CellState::stopping || st == CellState::terminated) {
+    spdlog::error("{} failed while stopping: {}", path(), error.message());
+    return;
+  }
+  auto& x = extras();
+  switch (x.strategy.kind) {
+    case SupervisorStrategy::Kind::resume:
+      spdlog::warn("{} failed, resuming: {}", path(), error.message());
+      return;
+    case SupervisorStrategy::Kind::stop:
+      spdlog::error("{} failed, stopping: {}", path(), error.message());
+      initiate_stop(std::move(error));
+      return;
+    case SupervisorStrategy::Kind::escalate:
+      spdlog::error("{} failed, escalating to its parent: {}", path(), error.message());
+      x.escalate = true;
+      initiate_stop(std::move(error));
+      return;
+    case SupervisorStrategy::Kind::restart:
+      restart(std::move(error));
+      return;
+  }
+}
+
+void ActorCellBase::restart(Error cause) {
+  auto& x = extras();
+  const auto now = system_->clock().now();
+  while (!x.restarts.empty() && now - x.restarts.front() > x.strategy.within) {
+    x.restarts.pop_front();
+  }
+  if (x.strategy.max_restarts >= 0 &&
+      x.restarts.size() >= static_cast<std::size_t>(x.strategy.max_restarts)) {
+    spdlog::error("{} failed and reached its restart limit ({} within {} ms), stopping: {}",
+                  path(), x.strategy.max_restarts,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(x.strategy.within).count(),
+                  cause.message());
+    initiate_stop(std::move(cause));
+    return;
+  }
+  spdlog::warn("{} failed, restarting: {}", path(), cause.message());
+  x.restarts.push_back(now);
+  system_->count_restart();
+  if (state() == CellState::running) signal_safely(PreRestart{});
+  discard_behavior();
+  cancel_all_timers();
+  state_.store(CellState::restarting, std::memory_order_release);
+  suspended_ = true;
+  stop_children();
+  if (!has_children()) complete_restart();
+}
+
+void ActorCellBase::complete_restart() {
+  auto& x = extras();
+  Duration delay{0};
+  if (x.strategy.min_backoff.count() > 0) {
+    // min * 2^(n-1), capped at max, spread by the random factor.
+    const auto n = std::min<std::size_t>(x.restarts.size(), 30);
+    double d = static_cast<double>(x.strategy.min_backoff.count()) * static_cast<double>(1ull << (n - 1));
+    d = std::min(d, static_cast<double>(std::max(x.strategy.max_backoff, x.strategy.min_backoff).count()));
+    if (x.strategy.random_factor > 0) {
+      thread_local std::minstd_rand rng(static_cast<unsigned>(id_));
+      std::uniform_real_distribution<double> jitter(0.0, x.strategy.random_factor);
+      d *= 1.0 + jitter(rng);
+    }
+    delay = Duration(static_cast<Duration::rep>(d));
+  }
+  if (delay.count() == 0) {
+    // Posted, not called: a setup that keeps failing must not recurse.
+    post(new RestartNow());
+    return;
+  }
+  retain();
+  x.backoff_timer = system_->schedule_timer(delay, [this] {
+    post(new RestartNow());
+    release();
+  });
+}
+
+void ActorCellBase::initiate_stop(std::optional<Error> cause) {
+  auto st = state();
+  if (st == CellState::stopping || st == CellState::terminated) return;
+  auto& x = extras();
+  if (cause) x.failure = std::move(cause);
+  const bool was_live = st == CellState::running;
+  if (x.backoff_timer && system_->cancel_timer(x.backoff_timer)) release();
+  x.backoff_timer = 0;
+  state_.store(CellState::stopping, std::memory_order_release);
+  cancel_all_timers();
+  (void)was_live;
+  stop_children();
+  if (!has_children()) finish_termination();
+}
+
+void ActorCellBase::stop_children() {
+  std::vector<ActorCellBase*> kids;
+  {
+    std::lock_guard guard(lock_);
+    for (auto* c = first_child_; c; c = c->next_sibling_) {
+      c->retain();
+      kids.push_back(c);
+    }
+  }
+  for (auto* c : kids) {
+    c->stop();
+    c->release();
+  }
+}
+
+void ActorCellBase::finish_termination() {
+  auto& x = extras();
+  signal_safely(PostStop{});
+  discard_behavior();
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;
+  {
+    std::lock_guard guard(lock_);
+    state_.store(CellState::terminated, std::memory_order_release);
+    hooks.swap(x.hooks);
+  }
+  drain_to_dead_letters();
+  for (auto* w : x.watchers) {
+    w->post(new DeathNotice(this, x.failure));
+    w->release();
+  }
+  x.watchers.clear();
+  for (auto* t : x.watching) {
+    t->post(new UnwatchMsg(this));
+    t->release();
+  }
+  x.watching.clear();
+  for (auto& [id, fn] : hooks) fn();
+  if (parent_) {
+    parent_->post(new ChildTerminatedMsg(this, x.failure, x.escalate));
+  } else {
+    system_->on_guardian_terminated();
+  }
+}
+
+void ActorCellBase::on_child_terminated(ActorCellBase* child, const std::optional<Error>& failure,
+                                        bool escalate) {
+  {
+    std::lock_guard guard(lock_);
+    if (child->prev_sibling_) child->prev_sibling_->next_sibling_ = child->next_sibling_;
+    if (child->next_sibling_) child->next_sibling_->prev_sibling_ = child->prev_sibling_;
+    if (first_child_ == child) first_child_ = child->next_sibling_;
+    child->prev_sibling_ = child->next_sibling_ = nullptr;
+    if (extras_) {
+      auto it = extras_->named_children.find(child->name_);
+      if (it != extras_->named_children.end() && it->second == child) {
+        extras_->named_children.erase(it);
+      }
+    }
+  }
+  std::string child_path = escalate && failure ? child->path() : std::string();
+  child->release();  // the children list's reference
+
+  auto st = state();
+  if (escalate && failure && st == CellState::running) {
+    fail(Error(Errc::actor_failed, "child " + child_path + " escalated: " + failure->message()));
+    st = state();
+  }
+  if (has_children()) return;
+  if (st == CellState::stopping) {
+    finish_termination();
+  } else if (st == CellState::restarting && suspended_ && !extras().backoff_timer) {
+    complete_restart();
+  }
+}
+
+void ActorCellBase::watch(ActorCellBase* target) {
+  if (target == this || !target) return;
+  auto& watching = extras().watching;
+  if (std::find(watching.begin(), watching.end(), target) != watching.end()) return;
+  target->retain();
+  watching.push_back(target);
+  target->post(new WatchMsg(this));
+}
+
+void ActorCellBase::unwatch(ActorCellBase* target) {
+  auto& watching = extras().watching;
+  auto it = std::find(watching.begin(), watching.end(), target);
+  if (it == watching.end()) return;
+  watching.erase(it);
+  target->post(new UnwatchMsg(this));
+  target->release();
+}
+
+void ActorCellBase::on_watched_terminated(ActorCellBase* who,
+                                          const std::optional<Error>& failure) {
+  auto& watching = extras().watching;
+  auto it = std::find(watching.begin(), watching.end(), who);
+  if (it == watching.end()) return;  // unwatched meanwhile
+  watching.erase(it);
+  AnyActorRef ref(IntrusivePtr<ActorCellBase>::share(who));
+  who->release();
+  if (state() != CellState::running) return;
+  const bool handled = failure && who->parent_ == this
+                           ? signal_safely(ChildFailed{ref, *failure})
+                           : signal_safely(Terminated{ref});
+  if (!handled && state() == CellState::running) {
+    // Akka's death pact: watching without handling Terminated means "fail with it".
+    fail(Error(Errc::actor_failed,
+               "death pact: watched actor " + ref.path() + " terminated and " + path() +
+                   " did not handle the signal"));
+  }
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+std::string AnyActorRef::path() const { return cell_ ? cell_->path() : std::string("<none>"); }
+std::string_view AnyActorRef::name() const { return cell_ ? cell_->name() : std::string_view(); }
+bool AnyActorRef::is_terminated() const { return !cell_ || cell_->is_terminated(); }
+
+}  // namespace weft

@@ -1,0 +1,147 @@
+#include "weft/actor/detail/node_pool.hpp"
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define WEFT_POOL_BYPASS 1
+#endif
+
+namespace weft::detail {
+
+#ifdef WEFT_POOL_BYPASS
+
+void* pool_allocate(std::size_t size) { return ::operator new(size); }
+void pool_deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
+
+#else
+
+namespace {
+
+constexpr std::size_t kGranule = 16;
+constexpr std::size_t kClasses = 16;  // 16..256 bytes
+constexpr std::size_t kMaxPooled = kGranule * kClasses;
+constexpr std::size_t kBatch = 256;       // blocks moved to or from the depot at once
+constexpr std::size_t kSlabBytes = 64 * 1024;
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+/// A singly linked batch of free blocks, with its length.
+struct Batch {
+  FreeBlock* head = nullptr;
+  std::size_t count = 0;
+};
+
+/// Global exchange of full batches, one stack per size class. Slabs are never returned to the
+/// system: the pool only grows to the peak number of in-flight blocks.
+class Depot {
+ public:
+  bool take(std::size_t cls, Batch& out) {
+    std::lock_guard lock(mutex_);
+    auto& stack = batches_[cls];
+    if (stack.empty()) return false;
+    out = stack.back();
+    stack.pop_back();
+    return true;
+  }
+
+  void give(std::size_t cls, Batch batch) {
+    std::lock_guard lock(mutex_);
+    batches_[cls].push_back(batch);
+  }
+
+  /// Carves a fresh slab into a batch of blocks of class `cls`.
+  Batch carve(std::size_t cls) {
+    const std::size_t block = (cls + 1) * kGranule;
+    auto* slab = static_cast<std::byte*>(::operator new(kSlabBytes));
+    {
+      std::lock_guard lock(mutex_);
+      slabs_.push_back(slab);
+    }
+    Batch b;
+    for (std::size_t off = 0; off + block <= kSlabBytes; off += block) {
+      auto* f = reinterpret_cast<FreeBlock*>(slab + off);
+      f->next = b.head;
+      b.head = f;
+      ++b.count;
+    }
+    return b;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::array<std::vector<Batch>, kClasses> batches_;
+  std::vector<std::byte*> slabs_;  // kept reachable: the pool owns them for the process lifetime
+};
+
+Depot& depot() {
+  static Depot* d = new Depot();  // never destroyed: threads may free blocks during exit
+  return *d;
+}
+
+struct ThreadCache {
+  std::array<Batch, kClasses> lists{};
+
+  ~ThreadCache() {
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      if (lists[c].count) depot().give(c, lists[c]);
+    }
+  }
+
+  void* allocate(std::size_t cls) {
+    Batch& list = lists[cls];
+    if (!list.head) {
+      if (!depot().take(cls, list)) list = depot().carve(cls);
+    }
+    FreeBlock* b = list.head;
+    list.head = b->next;
+    --list.count;
+    return b;
+  }
+
+  void deallocate(void* p, std::size_t cls) {
+    Batch& list = lists[cls];
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = list.head;
+    list.head = b;
+    if (++list.count >= 2 * kBatch) {
+      // Hand the older half to the depot so producer threads can reuse it.
+      Batch give;
+      FreeBlock* cut = list.head;
+      for (std::size_t i = 1; i < kBatch; ++i) cut = cut->next;
+      give.head = cut->next;
+      give.count = list.count - kBatch;
+      cut->next = nullptr;
+      list.count = kBatch;
+      depot().give(cls, give);
+    }
+  }
+};
+
+thread_local ThreadCache tl_cache;
+
+constexpr std::size_t class_of(std::size_t size) { return (size - 1) / kGranule; }
+
+}  // namespace
+
+void* pool_allocate(std::size_t size) {
+  if (size > kMaxPooled || size == 0) return ::operator new(size);
+  return tl_cache.allocate(class_of(size));
+}
+
+void pool_deallocate(void* p, std::size_t size) noexcept {
+  if (size > kMaxPooled || size == 0) {
+    ::operator delete(p);
+    return;
+  }
+  tl_cache.deallocate(p, class_of(size));
+}
+
+#endif
+
+}  // namespace weft::detail
