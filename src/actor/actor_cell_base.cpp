@@ -103,7 +103,10 @@ struct RestartNow final : SystemMessage {
 
 ActorCellBase::ActorCellBase(SystemServices& system, ActorCellBase* parent, std::string name,
                              std::uint64_t id)
-    : system_(&system), parent_(parent), name_(std::move(name)), id_(id) {
+    : system_(&system),
+      parent_(parent),
+      name_(name.empty() ? nullptr : std::make_unique<const std::string>(std::move(name))),
+      id_(id) {
   if (parent_) parent_->retain();
   system_->retain();
 }
@@ -114,7 +117,10 @@ ActorCellBase::~ActorCellBase() {
     release_all(extras_->watching);
   }
   // Leftover control messages (posted after termination was fully processed).
-  while (auto* n = system_queue_.pop()) delete static_cast<SystemMessage*>(n);
+  if (auto* q = system_queue_.load(std::memory_order_acquire)) {
+    while (auto* n = q->pop()) delete static_cast<SystemMessage*>(n);
+    delete q;
+  }
   if (parent_) parent_->release();
   system_->release();
 }
@@ -127,16 +133,26 @@ ActorCellBase::Extras& ActorCellBase::extras() {
   return *extras_;
 }
 
+std::string ActorCellBase::name() const { return name_ ? *name_ : anonymous_name(id_); }
+
 std::string ActorCellBase::path() const {
-  if (!parent_) return "/" + name_;
-  std::string p = parent_->path();
-  p += '/';
-  p += name_;
+  std::string p = parent_ ? parent_->path() : std::string();
+  p.push_back('/');
+  p.append(name());
   return p;
 }
 
+MpscQueue* ActorCellBase::system_queue() noexcept {
+  auto* q = system_queue_.load(std::memory_order_acquire);
+  if (q) return q;
+  auto* fresh = new MpscQueue();
+  if (system_queue_.compare_exchange_strong(q, fresh, std::memory_order_acq_rel)) return fresh;
+  delete fresh;
+  return q;
+}
+
 void ActorCellBase::post(SystemMessage* msg) {
-  system_queue_.push(msg);
+  system_queue()->push(msg);
   schedule_if_idle();
 }
 
@@ -169,19 +185,19 @@ void ActorCellBase::remove_termination_hook(std::uint64_t id) {
 }
 
 Result<void> ActorCellBase::adopt_child(ActorCellBase* child) {
-  const bool named = !child->name_.empty() && child->name_[0] != '$';
+  const bool named = !child->is_anonymous();
   auto& x = extras();
   std::lock_guard guard(lock_);
   auto st = state_.load(std::memory_order_relaxed);
   if (st == CellState::stopping || st == CellState::terminated) {
     return weft::fail(Errc::actor_stopped,
-                "cannot spawn '" + child->name_ + "' under '" + name_ + "': it is stopping");
+                      "cannot spawn '" + child->name() + "' under '" + name() + "': it is stopping");
   }
   if (named) {
-    auto [it, inserted] = x.named_children.emplace(child->name_, child);
+    auto [it, inserted] = x.named_children.emplace(*child->name_, child);
     if (!inserted) {
-      return weft::fail(Errc::invalid_argument,
-                  "an actor named '" + child->name_ + "' already exists under '" + name_ + "'");
+      return weft::fail(Errc::invalid_argument, "an actor named '" + *child->name_ +
+                                                    "' already exists under '" + name() + "'");
     }
   }
   child->next_sibling_ = first_child_;
@@ -223,7 +239,9 @@ bool ActorCellBase::run_turn() {
 }
 
 void ActorCellBase::drain_system_messages() {
-  while (auto* n = system_queue_.pop()) {
+  auto* q = system_queue_.load(std::memory_order_acquire);
+  if (!q) return;
+  while (auto* n = q->pop()) {
     auto* msg = static_cast<SystemMessage*>(n);
     msg->apply(*this);
     delete msg;
@@ -232,7 +250,7 @@ void ActorCellBase::drain_system_messages() {
 
 bool ActorCellBase::finish_turn() {
   auto pending = [this] {
-    if (!system_queue_.empty()) return true;
+    if (!system_queue_empty()) return true;
     auto st = state();
     if (st == CellState::created) return true;
     if ((st == CellState::running && !suspended_) || st == CellState::terminated) {
@@ -423,8 +441,8 @@ void ActorCellBase::on_child_terminated(ActorCellBase* child, const std::optiona
     if (child->next_sibling_) child->next_sibling_->prev_sibling_ = child->prev_sibling_;
     if (first_child_ == child) first_child_ = child->next_sibling_;
     child->prev_sibling_ = child->next_sibling_ = nullptr;
-    if (extras_) {
-      auto it = extras_->named_children.find(child->name_);
+    if (extras_ && child->name_) {
+      auto it = extras_->named_children.find(*child->name_);
       if (it != extras_->named_children.end() && it->second == child) {
         extras_->named_children.erase(it);
       }
@@ -489,7 +507,7 @@ void ActorCellBase::on_watched_terminated(ActorCellBase* who,
 namespace weft {
 
 std::string AnyActorRef::path() const { return cell_ ? cell_->path() : std::string("<none>"); }
-std::string_view AnyActorRef::name() const { return cell_ ? cell_->name() : std::string_view(); }
+std::string AnyActorRef::name() const { return cell_ ? cell_->name() : std::string(); }
 bool AnyActorRef::is_terminated() const { return !cell_ || cell_->is_terminated(); }
 
 }  // namespace weft

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -56,25 +57,18 @@ class LocalQueue {
 class Injector {
  public:
   void push(ActorCellBase* c) {
-    c->sched_next = nullptr;
     std::lock_guard lock(mutex_);
-    if (tail_) {
-      tail_->sched_next = c;
-    } else {
-      head_ = c;
-    }
-    tail_ = c;
-    size_.fetch_add(1, std::memory_order_release);
+    queue_.push_back(c);
+    size_.store(queue_.size(), std::memory_order_release);
   }
 
   ActorCellBase* pop() {
     if (size_.load(std::memory_order_acquire) == 0) return nullptr;
     std::lock_guard lock(mutex_);
-    ActorCellBase* c = head_;
-    if (!c) return nullptr;
-    head_ = c->sched_next;
-    if (!head_) tail_ = nullptr;
-    size_.fetch_sub(1, std::memory_order_release);
+    if (queue_.empty()) return nullptr;
+    ActorCellBase* c = queue_.front();
+    queue_.pop_front();
+    size_.store(queue_.size(), std::memory_order_release);
     return c;
   }
 
@@ -82,8 +76,7 @@ class Injector {
 
  private:
   std::mutex mutex_;
-  ActorCellBase* head_ = nullptr;
-  ActorCellBase* tail_ = nullptr;
+  std::deque<ActorCellBase*> queue_;
   std::atomic<std::size_t> size_{0};
 };
 

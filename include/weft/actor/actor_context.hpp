@@ -91,17 +91,18 @@ class StashBuffer {
   detail::ActorCell<M>& cell_;
 };
 
+/// The context is a view of the actor's cell (the cell derives from it), so it costs no
+/// memory per actor and stays valid for the actor's whole life: a behavior may keep it.
 template <class M>
 class ActorContext {
  public:
-  explicit ActorContext(detail::ActorCell<M>& cell) : cell_(cell) {}
   ActorContext(const ActorContext&) = delete;
   ActorContext& operator=(const ActorContext&) = delete;
 
-  [[nodiscard]] ActorRef<M> self() const { return cell_.self(); }
-  [[nodiscard]] std::string path() const { return cell_.path(); }
-  [[nodiscard]] std::string_view name() const { return cell_.name(); }
-  [[nodiscard]] const Clock& clock() const { return cell_.system().clock(); }
+  [[nodiscard]] ActorRef<M> self() const { return cell().self(); }
+  [[nodiscard]] std::string path() const { return base().path(); }
+  [[nodiscard]] std::string name() const { return base().name(); }
+  [[nodiscard]] const Clock& clock() const { return base().system().clock(); }
 
   /// Spawns a named child. A bad or duplicate name throws std::invalid_argument (inside a
   /// handler that is a failure of this actor); use try_spawn to get the error as a value.
@@ -117,45 +118,45 @@ class ActorContext {
   }
   template <class C>
   Result<ActorRef<C>> try_spawn(Behavior<C> behavior, std::string name, SpawnOptions options = {}) {
-    return detail::spawn_cell<C>(cell_, std::move(behavior), std::move(name), options);
+    return detail::spawn_cell<C>(base(), std::move(behavior), std::move(name), options);
   }
 
   /// Stops a child (children first, then its PostStop). Returns false if `child` is not one.
   template <class C>
   bool stop(const ActorRef<C>& child) {
     auto any = child.any();
-    if (!any || any.cell()->parent() != &cell_) return false;
+    if (!any || any.cell()->parent() != &base()) return false;
     any.cell()->stop();
     return true;
   }
-  [[nodiscard]] std::vector<AnyActorRef> children() const { return cell_.children(); }
-  [[nodiscard]] AnyActorRef child(std::string_view name) const { return cell_.child(name); }
+  [[nodiscard]] std::vector<AnyActorRef> children() const { return base().children(); }
+  [[nodiscard]] AnyActorRef child(std::string_view name) const { return base().child(name); }
 
   /// Death watch: Terminated (or ChildFailed for a failed child) arrives as a signal when the
   /// target stops; at once if it already has.
   template <class C>
   void watch(const ActorRef<C>& target) { watch(target.any()); }
-  void watch(const AnyActorRef& target) { cell_.watch(target.cell()); }
+  void watch(const AnyActorRef& target) { base().watch(target.cell()); }
   template <class C>
   void unwatch(const ActorRef<C>& target) { unwatch(target.any()); }
-  void unwatch(const AnyActorRef& target) { cell_.unwatch(target.cell()); }
+  void unwatch(const AnyActorRef& target) { base().unwatch(target.cell()); }
 
-  [[nodiscard]] TimerScheduler<M> timers() { return TimerScheduler<M>(cell_); }
-  [[nodiscard]] StashBuffer<M> stash() { return StashBuffer<M>(cell_); }
+  [[nodiscard]] TimerScheduler<M> timers() { return TimerScheduler<M>(cell()); }
+  [[nodiscard]] StashBuffer<M> stash() { return StashBuffer<M>(cell()); }
 
   /// A reference that accepts R and delivers fn(R) to this actor, on this actor's thread.
   template <class R, class F>
   ActorRef<R> message_adapter(F fn) {
     return ActorRef<R>::from_receiver(detail::IntrusivePtr<detail::Receiver<R>>::adopt(
-        new detail::MessageAdapter<R, M>(&cell_, std::function<M(R&&)>(std::move(fn)))));
+        new detail::MessageAdapter<R, M>(&cell(), std::function<M(R&&)>(std::move(fn)))));
   }
 
   /// Asks `target` with make(reply_to) and delivers map(Result<Res>) to this actor: the reply,
   /// a timeout error, or an actor_stopped error as soon as the target is known to be gone.
   template <class Res, class Req, class Make, class Map>
   void ask(const ActorRef<Req>& target, Make make, Duration timeout, Map map) {
-    auto self = cell_.self();
-    detail::start_ask<Res>(cell_.system(), target, std::move(make), timeout,
+    auto self = cell().self();
+    detail::start_ask<Res>(base().system(), target, std::move(make), timeout,
                            [self, map = std::move(map)](Result<Res> r) mutable {
                              self.tell(map(std::move(r)));
                            });
@@ -164,12 +165,19 @@ class ActorContext {
   /// When `future` completes, delivers map(result) to this actor.
   template <class T, class Map>
   void pipe_to_self(Future<T> future, Map map) {
-    auto self = cell_.self();
+    auto self = cell().self();
     future.on_complete([self, map = std::move(map)](const Result<T>& r) { self.tell(map(r)); });
   }
 
+ protected:
+  ActorContext() = default;
+  ~ActorContext() = default;
+
  private:
-  detail::ActorCell<M>& cell_;
+  detail::ActorCell<M>& cell() const {
+    return const_cast<detail::ActorCell<M>&>(static_cast<const detail::ActorCell<M>&>(*this));
+  }
+  detail::ActorCellBase& base() const { return cell(); }
 };
 
 }  // namespace weft

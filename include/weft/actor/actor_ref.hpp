@@ -32,7 +32,7 @@ class AnyActorRef {
   explicit AnyActorRef(detail::IntrusivePtr<detail::ActorCellBase> cell) : cell_(std::move(cell)) {}
 
   [[nodiscard]] std::string path() const;
-  [[nodiscard]] std::string_view name() const;
+  [[nodiscard]] std::string name() const;
   [[nodiscard]] bool is_terminated() const;
   explicit operator bool() const noexcept { return static_cast<bool>(cell_); }
   [[nodiscard]] detail::ActorCellBase* cell() const noexcept { return cell_.get(); }
@@ -62,37 +62,42 @@ class ActorRef {
   Result<void> try_tell(M msg) const;
 
   [[nodiscard]] std::string path() const;
-  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+  explicit operator bool() const noexcept { return bits_ != 0; }
 
   /// The untyped handle (empty for adapters and ask promises, which cannot be watched).
   [[nodiscard]] AnyActorRef any() const;
 
-  friend bool operator==(const ActorRef& a, const ActorRef& b) noexcept { return a.ptr_ == b.ptr_; }
+  friend bool operator==(const ActorRef& a, const ActorRef& b) noexcept { return a.bits_ == b.bits_; }
   /// True when this reference and `b` name the same local actor.
   [[nodiscard]] bool same_actor(const AnyActorRef& b) const noexcept;
 
-  [[nodiscard]] std::size_t hash() const noexcept { return std::hash<const void*>{}(ptr_); }
+  [[nodiscard]] std::size_t hash() const noexcept { return std::hash<std::uintptr_t>{}(bits_); }
 
   // Construction by the runtime.
   static ActorRef from_cell(detail::ActorCell<M>* cell);  // takes a new reference
   static ActorRef from_receiver(detail::IntrusivePtr<detail::Receiver<M>> r);
 
  private:
-  detail::RefCounted* ptr_ = nullptr;  // ActorCell<M> when local_, else Receiver<M>
-  bool local_ = false;
+  // One word: the target's address, with the low bit set for a Receiver<M> (adapter, ask
+  // promise, remote route) and clear for a local ActorCell<M>. Keeps refs as small as CAF's.
+  static constexpr std::uintptr_t kReceiverBit = 1;
+  [[nodiscard]] detail::RefCounted* target() const noexcept {
+    return reinterpret_cast<detail::RefCounted*>(bits_ & ~kReceiverBit);
+  }
+  [[nodiscard]] bool local() const noexcept { return (bits_ & kReceiverBit) == 0; }
+  std::uintptr_t bits_ = 0;
 
  public:
-  ActorRef(const ActorRef& o) noexcept : ptr_(o.ptr_), local_(o.local_) {
-    if (ptr_) ptr_->retain();
+  ActorRef(const ActorRef& o) noexcept : bits_(o.bits_) {
+    if (bits_) target()->retain();
   }
-  ActorRef(ActorRef&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), local_(o.local_) {}
+  ActorRef(ActorRef&& o) noexcept : bits_(std::exchange(o.bits_, 0)) {}
   ActorRef& operator=(ActorRef o) noexcept {
-    std::swap(ptr_, o.ptr_);
-    std::swap(local_, o.local_);
+    std::swap(bits_, o.bits_);
     return *this;
   }
   ~ActorRef() {
-    if (ptr_) ptr_->release();
+    if (bits_) target()->release();
   }
 };
 

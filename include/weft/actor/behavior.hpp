@@ -43,10 +43,18 @@ class AbstractBehavior {
   virtual Behavior<M> on_signal(ActorContext<M>& ctx, const Signal& signal);
 };
 
+namespace detail {
+/// Holds the error of a `failed(error)` directive.
+struct FailureHolder {
+  explicit FailureHolder(Error e) : error(std::move(e)) {}
+  Error error;
+};
+}  // namespace detail
+
 /// A directive (same, stopped, unhandled, failed) that converts to any Behavior<M>.
 struct BehaviorDirective {
   detail::BehaviorTag tag;
-  std::shared_ptr<const Error> error;
+  std::shared_ptr<detail::FailureHolder> failure;
 };
 
 template <class M>
@@ -54,24 +62,33 @@ class Behavior {
  public:
   Behavior() = default;
   Behavior(BehaviorDirective d)  // NOLINT(google-explicit-constructor): `return same();`
-      : tag_(d.tag), error_(std::move(d.error)) {}
+      : payload_(std::move(d.failure)), tag_(d.tag) {}
   explicit Behavior(std::shared_ptr<AbstractBehavior<M>> impl,
                     detail::BehaviorTag tag = detail::BehaviorTag::live)
-      : tag_(tag), impl_(std::move(impl)) {}
+      : payload_(std::move(impl)), tag_(tag) {}
 
   [[nodiscard]] detail::BehaviorTag tag() const noexcept { return tag_; }
-  [[nodiscard]] AbstractBehavior<M>* impl() const noexcept { return impl_.get(); }
-  [[nodiscard]] const std::shared_ptr<AbstractBehavior<M>>& shared_impl() const noexcept {
-    return impl_;
+  /// The handler object (live, deferred and supervised behaviors).
+  [[nodiscard]] AbstractBehavior<M>* impl() const noexcept {
+    return tag_ == detail::BehaviorTag::failed ? nullptr
+                                               : static_cast<AbstractBehavior<M>*>(payload_.get());
   }
-  [[nodiscard]] const Error* error() const noexcept { return error_.get(); }
+  [[nodiscard]] std::shared_ptr<AbstractBehavior<M>> shared_impl() const noexcept {
+    if (tag_ == detail::BehaviorTag::failed) return nullptr;
+    return std::static_pointer_cast<AbstractBehavior<M>>(payload_);
+  }
+  [[nodiscard]] const Error* error() const noexcept {
+    return tag_ == detail::BehaviorTag::failed
+               ? &static_cast<const detail::FailureHolder*>(payload_.get())->error
+               : nullptr;
+  }
 
  private:
-  detail::BehaviorTag tag_ = detail::BehaviorTag::empty;
   // Shared because a spawn may reuse one behavior for many actors and a restart reuses the
   // initial behavior; a live impl with state is created per actor by `setup` or `make`.
-  std::shared_ptr<AbstractBehavior<M>> impl_;
-  std::shared_ptr<const Error> error_;
+  // Holds an AbstractBehavior<M>, or a FailureHolder for `failed`.
+  std::shared_ptr<void> payload_;
+  detail::BehaviorTag tag_ = detail::BehaviorTag::empty;
 };
 
 template <class M>
@@ -141,7 +158,8 @@ inline BehaviorDirective stopped() { return {detail::BehaviorTag::stopped, nullp
 inline BehaviorDirective unhandled() { return {detail::BehaviorTag::unhandled, nullptr}; }
 /// The handler failed: the actor's supervisor strategy decides what happens.
 inline BehaviorDirective failed(Error error) {
-  return {detail::BehaviorTag::failed, std::make_shared<const Error>(std::move(error))};
+  return {detail::BehaviorTag::failed,
+          std::make_shared<detail::FailureHolder>(std::move(error))};
 }
 
 /// A behavior from a handler `(ActorContext<M>&, M&) -> Behavior<M>`, and optionally a signal

@@ -80,8 +80,16 @@ struct TimerFireMsg final : SystemMessage {
 };
 
 template <class M>
-class ActorCell final : public ActorCellBase {
+class ActorCell final : public ActorCellBase, public ActorContext<M> {
  public:
+  using ActorCellBase::child;
+  using ActorCellBase::children;
+  using ActorCellBase::name;
+  using ActorCellBase::path;
+  using ActorCellBase::stop;
+  using ActorCellBase::unwatch;
+  using ActorCellBase::watch;
+
   ActorCell(SystemServices& system, ActorCellBase* parent, std::string name, std::uint64_t id,
             Behavior<M> initial, const MailboxConfig& mailbox)
       : ActorCellBase(system, parent, std::move(name), id), initial_(std::move(initial)) {
@@ -168,7 +176,7 @@ class ActorCell final : public ActorCellBase {
     }
   }
 
-  ActorContext<M>& context() noexcept { return context_; }
+  ActorContext<M>& context() noexcept { return *this; }
 
  protected:
   void start_behavior() override {
@@ -348,7 +356,6 @@ class ActorCell final : public ActorCellBase {
   Behavior<M> current_;
   std::unique_ptr<BoundedState> bounded_;
   std::unique_ptr<TypedExtras<M>> typed_;
-  ActorContext<M> context_{*this};
 };
 
 template <class M>
@@ -397,53 +404,51 @@ class MessageAdapter final : public Receiver<R> {
 
 template <class M>
 Result<void> ActorRef<M>::try_tell(M msg) const {
-  if (!ptr_) [[unlikely]] return weft::fail(Errc::invalid_argument, "tell on an empty ActorRef");
-  if (local_) [[likely]] return static_cast<detail::ActorCell<M>*>(ptr_)->deliver(std::move(msg));
-  return static_cast<detail::Receiver<M>*>(ptr_)->deliver(std::move(msg));
+  if (!bits_) [[unlikely]] return fail(Errc::invalid_argument, "tell on an empty ActorRef");
+  if (local()) [[likely]] return static_cast<detail::ActorCell<M>*>(target())->deliver(std::move(msg));
+  return static_cast<detail::Receiver<M>*>(target())->deliver(std::move(msg));
 }
 
 template <class M>
 std::string ActorRef<M>::path() const {
-  if (!ptr_) return "<empty>";
-  if (local_) return static_cast<detail::ActorCell<M>*>(ptr_)->path();
-  return static_cast<detail::Receiver<M>*>(ptr_)->path();
+  if (!bits_) return "<empty>";
+  if (local()) return static_cast<detail::ActorCell<M>*>(target())->path();
+  return static_cast<detail::Receiver<M>*>(target())->path();
 }
 
 template <class M>
 AnyActorRef ActorRef<M>::any() const {
-  if (!local_ || !ptr_) return {};
-  detail::ActorCellBase* base = static_cast<detail::ActorCell<M>*>(ptr_);
+  if (!bits_ || !local()) return {};
+  detail::ActorCellBase* base = static_cast<detail::ActorCell<M>*>(target());
   return AnyActorRef(detail::IntrusivePtr<detail::ActorCellBase>::share(base));
 }
 
 template <class M>
 bool ActorRef<M>::same_actor(const AnyActorRef& b) const noexcept {
-  return local_ && ptr_ && static_cast<detail::ActorCellBase*>(
-                               static_cast<detail::ActorCell<M>*>(ptr_)) == b.cell();
+  return bits_ && local() &&
+         static_cast<detail::ActorCellBase*>(static_cast<detail::ActorCell<M>*>(target())) ==
+             b.cell();
 }
 
 template <class M>
 ActorRef<M> ActorRef<M>::from_cell(detail::ActorCell<M>* cell) {
   ActorRef r;
   cell->retain();
-  r.ptr_ = cell;
-  r.local_ = true;
+  r.bits_ = reinterpret_cast<std::uintptr_t>(static_cast<detail::RefCounted*>(cell));
   return r;
 }
 
 template <class M>
 ActorRef<M> ActorRef<M>::from_receiver(detail::IntrusivePtr<detail::Receiver<M>> rcv) {
   ActorRef r;
-  r.ptr_ = rcv.detach();
-  r.local_ = false;
+  r.bits_ = reinterpret_cast<std::uintptr_t>(static_cast<detail::RefCounted*>(rcv.detach())) |
+            kReceiverBit;
   return r;
 }
-
 
 namespace detail {
 
 [[nodiscard]] Result<void> validate_actor_name(std::string_view name);
-[[nodiscard]] std::string anonymous_name(std::uint64_t id);
 
 template <class C>
 Result<ActorRef<C>> spawn_cell(ActorCellBase& parent, Behavior<C> behavior, std::string name,
@@ -454,10 +459,8 @@ Result<ActorRef<C>> spawn_cell(ActorCellBase& parent, Behavior<C> behavior, std:
   }
   auto& system = parent.system();
   const auto id = system.next_actor_id();
-  if (name.empty()) {
-    name = anonymous_name(id);
-  } else if (auto valid = validate_actor_name(name); !valid) {
-    return std::unexpected(valid.error());
+  if (!name.empty()) {
+    if (auto valid = validate_actor_name(name); !valid) return std::unexpected(valid.error());
   }
   auto* cell = new ActorCell<C>(system, &parent, std::move(name), id, std::move(behavior),
                                 options.mailbox);

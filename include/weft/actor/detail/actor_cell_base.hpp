@@ -31,6 +31,9 @@ enum class CellState : std::uint8_t {
 
 class ActorCellBase;
 
+/// "$" and the id in base 36: the name of an anonymous actor.
+[[nodiscard]] std::string anonymous_name(std::uint64_t id);
+
 /// A control message for a cell, handled before its user messages.
 struct SystemMessage : MpscNode {
   virtual ~SystemMessage() = default;
@@ -39,10 +42,12 @@ struct SystemMessage : MpscNode {
 
 class ActorCellBase : public RefCounted {
  public:
+  /// An empty name makes an anonymous actor, named "$<id in base 36>".
   ActorCellBase(SystemServices& system, ActorCellBase* parent, std::string name, std::uint64_t id);
 
   [[nodiscard]] std::string path() const;
-  [[nodiscard]] std::string_view name() const noexcept { return name_; }
+  [[nodiscard]] std::string name() const;
+  [[nodiscard]] bool is_anonymous() const noexcept { return name_ == nullptr; }
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] ActorCellBase* parent() const noexcept { return parent_; }
   [[nodiscard]] SystemServices& system() const noexcept { return *system_; }
@@ -89,9 +94,6 @@ class ActorCellBase : public RefCounted {
   /// Stop this actor (cause set when it stops because it failed).
   void initiate_stop(std::optional<Error> cause);
 
-  /// Intrusive link for scheduler queues; only the scheduler touches it.
-  ActorCellBase* sched_next = nullptr;
-
  protected:
   ~ActorCellBase() override;
 
@@ -133,11 +135,19 @@ class ActorCellBase : public RefCounted {
   void complete_restart();
   Extras& extras();
 
+  /// The control-message queue, created by the first post (most actors never get one).
+  MpscQueue* system_queue() noexcept;
+  [[nodiscard]] bool system_queue_empty() const noexcept {
+    auto* q = system_queue_.load(std::memory_order_seq_cst);
+    return !q || q->empty();
+  }
+
+  // Kept small: a node hosts millions of actors (weft-bench actors:memory).
   SystemServices* system_;
-  ActorCellBase* parent_;  // holds a reference
-  std::string name_;
+  ActorCellBase* parent_;                   // holds a reference
+  std::unique_ptr<const std::string> name_;  // null for anonymous actors
   std::uint64_t id_;
-  MpscQueue system_queue_;
+  std::atomic<MpscQueue*> system_queue_{nullptr};
   std::atomic<bool> scheduled_{false};
   std::atomic<CellState> state_{CellState::created};
   bool suspended_ = false;  // restart backoff in progress
