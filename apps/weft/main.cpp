@@ -1,1 +1,34 @@
-int main() { return 0; }
+// The weft binary. Until the node lands, `weft demo` is a showcase of the actor runtime on a
+// small simulated factory: machine actors on timers, supervision with backoff, death watch,
+// asks, and the system's counters.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "demo.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"weft: persistent actors and event-time streams for the edge"};
+  app.require_subcommand(1);
+
+  weft::app::DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand("demo", "Run the smart-factory actor showcase");
+  demo_cmd->add_option("--machines", demo.machines, "Simulated machines")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  demo_cmd->add_option("--duration", demo.duration_s, "Seconds to run (0: until Ctrl-C)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  demo_cmd->add_option("--rate", demo.rate_hz, "Readings per second per machine")
+      ->check(CLI::Range(0.1, 1000.0))
+      ->capture_default_str();
+  demo_cmd->add_option("--seed", demo.seed, "Simulation seed")->capture_default_str();
+  demo_cmd->add_option("--workers", demo.workers, "Worker threads (0: one per core)")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (demo_cmd->parsed()) return weft::app::run_demo(demo);
+  return 2;
+}

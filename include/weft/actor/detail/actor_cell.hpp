@@ -106,7 +106,9 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
       return weft::fail(Errc::actor_stopped, "actor " + path() + " is stopped");
     }
     if (bounded_) [[unlikely]] {
-      if (auto r = admit_bounded(); !r) return r;
+      auto admitted = admit_bounded();
+      if (!admitted) return std::unexpected(admitted.error());
+      if (!*admitted) return {};  // dropped by drop_newest (counted)
     }
     mailbox_.push(new MessageNode<M>(std::move(msg)));
     schedule_if_idle();
@@ -145,6 +147,7 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
     auto it = typed_->timers.find(key);
     if (it == typed_->timers.end() || it->second.generation != generation) return;  // cancelled
     auto& entry = it->second;
+    system().count_processed(1);
     if (entry.interval.count() > 0) {
       entry.timer_id = schedule_fire(key, generation, entry.interval);
       M copy = entry.message;
@@ -309,25 +312,27 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
     }
   }
 
-  Result<void> admit_bounded() {
+  /// Producer side of a bounded mailbox: true to enqueue the message, false if drop_newest
+  /// dropped it, an error if the policy is fail.
+  Result<bool> admit_bounded() {
     auto& b = *bounded_;
     auto size = b.size.fetch_add(1, std::memory_order_acq_rel);
-    if (size < b.capacity) return {};
+    if (size < b.capacity) return true;
     switch (b.policy) {
       case OverflowPolicy::drop_oldest:
         b.pending_drops.fetch_add(1, std::memory_order_acq_rel);
-        return {};
+        return true;
       case OverflowPolicy::drop_newest:
         b.size.fetch_sub(1, std::memory_order_acq_rel);
         system().mailbox_dropped(*this);
-        return {};
+        return false;
       case OverflowPolicy::fail:
         b.size.fetch_sub(1, std::memory_order_acq_rel);
         system().mailbox_dropped(*this);
         return weft::fail(Errc::mailbox_full, "mailbox of " + path() + " is full (" +
                                             std::to_string(b.capacity) + " messages)");
     }
-    return {};
+    return true;
   }
 
   /// Consumer side of a bounded mailbox: true if this dequeued message must be dropped.

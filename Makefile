@@ -1,0 +1,48 @@
+# The front door. `make demo` and `make test` do all the set-up on a fresh Debian machine.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps build demo test test-asan test-tsan test-fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+# Release build: build/bin/weft and build/bin/weft-bench.
+build: deps
+	cmake --preset release -DWEFT_TESTS=OFF
+	cmake --build --preset release -j $(JOBS)
+
+demo: build
+	./build/bin/weft demo
+
+bench: build
+	./build/bin/weft-bench all
+
+# The whole suite: ASan+UBSan (every test), TSan (the actor runtime and scheduler), and the
+# libFuzzer targets for a short run each.
+test: deps test-asan test-tsan test-fuzz
+
+test-asan:
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+	ctest --test-dir build/asan --output-on-failure -j $(JOBS)
+
+test-tsan:
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS) --target weft_actor_tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build/tsan/bin/weft_actor_tests
+
+test-fuzz:
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	@set -e; for f in build/fuzz/bin/*_fuzz; do \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+	  mkdir -p build/fuzz/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$(basename $$f) 2>&1 | tail -4; \
+	done
+
+clean:
+	rm -rf build
