@@ -425,19 +425,5 @@ std::string MetricsRegistry::prometheus_text() const {
   return out;
 }
 
-SystemMetrics SystemMetrics::create(MetricsRegistry& registry, std::string_view system,
-                                    CallbackGauge::Callback mailbox_depth) {
-  const Labels labels{{"system", std::string(system)}};
-  return SystemMetrics{
-      registry.counter("weft_actor_messages_processed_total",
-                       "Messages handled by actors (behavior invocations).", labels),
-      registry.counter("weft_actor_dead_letters_total",
-                       "Messages that could not be delivered (target stopped or unknown).", labels),
-      registry.counter("weft_actor_restarts_total", "Actor restarts by supervision.", labels),
-      registry.callback_gauge("weft_actor_mailbox_depth",
-                              "Messages queued in all mailboxes of the system.",
-                              std::move(mailbox_depth), labels),
-  };
-}
 
 }  // namespace weft

@@ -338,20 +338,6 @@ TEST(MetricsRegistry, ScrapeWhileOthersRecordAndRegister) {
   EXPECT_NE(registry.prometheus_text().find("weft_ops_total 60000\n"), std::string::npos);
 }
 
-TEST(MetricsRegistry, SystemMetricsAreLabelledBySystem) {
-  MetricsRegistry registry;
-  const SystemMetrics m = SystemMetrics::create(registry, "main", [] { return 4.0; });
-  m.messages_processed.inc(2);
-  m.dead_letters.inc();
-  const std::string text = registry.prometheus_text();
-  EXPECT_NE(text.find("weft_actor_messages_processed_total{system=\"main\"} 2\n"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("weft_actor_dead_letters_total{system=\"main\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_actor_restarts_total{system=\"main\"} 0\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_actor_mailbox_depth{system=\"main\"} 4\n"), std::string::npos);
-  EXPECT_EQ(&SystemMetrics::create(registry, "main", nullptr).restarts, &m.restarts);
-}
 
 }  // namespace
 }  // namespace weft

@@ -251,16 +251,4 @@ class MetricsRegistry {
   std::unique_ptr<Impl> impl_;
 };
 
-/// The per-actor-system metrics, labelled system="<name>". Mailbox depth is summed over all of
-/// the system's mailboxes at scrape time by `mailbox_depth`, so enqueue/dequeue stay untouched.
-struct SystemMetrics {
-  Counter& messages_processed;   // weft_actor_messages_processed_total
-  Counter& dead_letters;         // weft_actor_dead_letters_total
-  Counter& restarts;             // weft_actor_restarts_total
-  CallbackGauge& mailbox_depth;  // weft_actor_mailbox_depth
-
-  [[nodiscard]] static SystemMetrics create(MetricsRegistry& registry, std::string_view system,
-                                            CallbackGauge::Callback mailbox_depth);
-};
-
 }  // namespace weft
