@@ -1,0 +1,84 @@
+// Future and Promise: one-shot results shared between threads.
+#include "weft/actor/future.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace weft {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Future, ReadyFutureHoldsItsValue) {
+  auto f = make_ready_future<int>(5);
+  ASSERT_TRUE(f.valid());
+  EXPECT_TRUE(f.is_ready());
+  EXPECT_EQ(f.get(), Result<int>(5));
+  EXPECT_FALSE(Future<int>().valid());
+}
+
+TEST(Future, CompletesOnceAndKeepsTheFirstResult) {
+  Promise<int> p;
+  auto f = p.future();
+  EXPECT_FALSE(f.is_ready());
+  EXPECT_FALSE(f.wait_for(Duration{0}).has_value());
+  EXPECT_TRUE(p.complete(fail(Errc::timeout, "late")));
+  EXPECT_FALSE(p.complete(1));
+  auto r = f.get();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), Errc::timeout);
+}
+
+TEST(Future, CallbacksRunOnceBeforeOrAfterCompletion) {
+  Promise<int> p;
+  auto f = p.future();
+  std::vector<int> seen;
+  f.on_complete([&](const Result<int>& r) { seen.push_back(*r); });
+  f.on_complete([&](const Result<int>& r) { seen.push_back(*r + 1); });
+  EXPECT_TRUE(seen.empty());
+  p.complete(10);
+  EXPECT_EQ(seen, (std::vector<int>{10, 11}));
+  f.on_complete([&](const Result<int>& r) { seen.push_back(*r + 2); });  // runs at once
+  p.complete(20);
+  EXPECT_EQ(seen, (std::vector<int>{10, 11, 12}));
+}
+
+TEST(Future, GetWakesUpWhenAnotherThreadCompletes) {
+  Promise<int> p;
+  auto f = p.future();
+  std::atomic<bool> started{false};
+  std::thread t([&] {
+    while (!started.load()) std::this_thread::yield();
+    p.complete(7);
+  });
+  started = true;
+  EXPECT_EQ(f.get(), Result<int>(7));
+  auto w = f.wait_for(1s);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(**w, 7);
+  t.join();
+}
+
+TEST(Future, RacingCompletersOnlyOneWins) {
+  for (int round = 0; round < 50; ++round) {
+    Promise<int> p;
+    std::atomic<int> wins{0};
+    std::atomic<int> callbacks{0};
+    p.future().on_complete([&](const Result<int>&) { callbacks.fetch_add(1); });
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i) {
+      ts.emplace_back([&, i] {
+        if (p.complete(i)) wins.fetch_add(1);
+      });
+    }
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(wins.load(), 1);
+    EXPECT_EQ(callbacks.load(), 1);
+  }
+}
+
+}  // namespace
+}  // namespace weft
