@@ -407,14 +407,15 @@ void ActorCellBase::stop_children() {
 void ActorCellBase::finish_termination() {
   auto& x = extras();
   signal_safely(PostStop{});
-  discard_behavior();
   std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;
   {
     std::lock_guard guard(lock_);
     state_.store(CellState::terminated, std::memory_order_release);
     hooks.swap(x.hooks);
   }
+  // Before discard_behavior(), which empties the stash: stashed messages are dead letters too.
   drain_to_dead_letters();
+  discard_behavior();
   for (auto* w : x.watchers) {
     w->post(new DeathNotice(this, x.failure));
     w->release();
