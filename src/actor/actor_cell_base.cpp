@@ -507,6 +507,15 @@ void ActorCellBase::on_watched_terminated(ActorCellBase* who,
 
 namespace weft {
 
+AnyActorRef::AnyActorRef() noexcept = default;
+AnyActorRef::AnyActorRef(detail::IntrusivePtr<detail::ActorCellBase> cell) noexcept
+    : cell_(std::move(cell)) {}
+AnyActorRef::AnyActorRef(const AnyActorRef& other) noexcept = default;
+AnyActorRef::AnyActorRef(AnyActorRef&& other) noexcept = default;
+AnyActorRef& AnyActorRef::operator=(const AnyActorRef& other) noexcept = default;
+AnyActorRef& AnyActorRef::operator=(AnyActorRef&& other) noexcept = default;
+AnyActorRef::~AnyActorRef() = default;
+
 std::string AnyActorRef::path() const { return cell_ ? cell_->path() : std::string("<none>"); }
 std::string AnyActorRef::name() const { return cell_ ? cell_->name() : std::string(); }
 bool AnyActorRef::is_terminated() const { return !cell_ || cell_->is_terminated(); }

@@ -25,6 +25,8 @@ struct SpawnOptions {
 namespace detail {
 template <class R, class M>
 class MessageAdapter;
+template <class M>
+struct ThunkMsg;
 
 /// Creates and starts a child cell under `parent`. An empty name makes an anonymous actor.
 template <class C>
@@ -153,20 +155,25 @@ class ActorContext {
 
   /// Asks `target` with make(reply_to) and delivers map(Result<Res>) to this actor: the reply,
   /// a timeout error, or an actor_stopped error as soon as the target is known to be gone.
+  /// `map` runs on this actor's thread, like a handler, so it may read the actor's state.
   template <class Res, class Req, class Make, class Map>
   void ask(const ActorRef<Req>& target, Make make, Duration timeout, Map map) {
-    auto self = cell().self();
+    auto self = detail::IntrusivePtr<detail::ActorCell<M>>::share(&cell());
     detail::start_ask<Res>(base().system(), target, std::move(make), timeout,
                            [self, map = std::move(map)](Result<Res> r) mutable {
-                             self.tell(map(std::move(r)));
+                             post_mapped(self, [map, r = std::move(r)]() mutable {
+                               return map(std::move(r));
+                             });
                            });
   }
 
-  /// When `future` completes, delivers map(result) to this actor.
+  /// When `future` completes, delivers map(result) to this actor (map runs on its thread).
   template <class T, class Map>
   void pipe_to_self(Future<T> future, Map map) {
-    auto self = cell().self();
-    future.on_complete([self, map = std::move(map)](const Result<T>& r) { self.tell(map(r)); });
+    auto self = detail::IntrusivePtr<detail::ActorCell<M>>::share(&cell());
+    future.on_complete([self, map = std::move(map)](const Result<T>& r) {
+      post_mapped(self, [map, r]() mutable { return map(r); });
+    });
   }
 
  protected:
@@ -178,6 +185,8 @@ class ActorContext {
     return const_cast<detail::ActorCell<M>&>(static_cast<const detail::ActorCell<M>&>(*this));
   }
   detail::ActorCellBase& base() const { return cell(); }
+  template <class F>
+  static void post_mapped(const detail::IntrusivePtr<detail::ActorCell<M>>& self, F produce);
 };
 
 }  // namespace weft

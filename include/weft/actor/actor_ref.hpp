@@ -28,8 +28,13 @@ class Receiver : public RefCounted {
 /// An untyped handle on a local actor: for death watch (Terminated), children and logging.
 class AnyActorRef {
  public:
-  AnyActorRef() = default;
-  explicit AnyActorRef(detail::IntrusivePtr<detail::ActorCellBase> cell) : cell_(std::move(cell)) {}
+  AnyActorRef() noexcept;
+  explicit AnyActorRef(detail::IntrusivePtr<detail::ActorCellBase> cell) noexcept;
+  AnyActorRef(const AnyActorRef& other) noexcept;
+  AnyActorRef(AnyActorRef&& other) noexcept;
+  AnyActorRef& operator=(const AnyActorRef& other) noexcept;
+  AnyActorRef& operator=(AnyActorRef&& other) noexcept;
+  ~AnyActorRef();
 
   [[nodiscard]] std::string path() const;
   [[nodiscard]] std::string name() const;

@@ -382,6 +382,17 @@ void TimerFireMsg<M>::apply(ActorCellBase& cell) {
   static_cast<ActorCell<M>&>(cell).on_timer(key, generation);
 }
 
+}  // namespace detail
+
+template <class M>
+template <class F>
+void ActorContext<M>::post_mapped(const detail::IntrusivePtr<detail::ActorCell<M>>& self,
+                                  F produce) {
+  self->post(new detail::ThunkMsg<M>(std::move(produce)));
+}
+
+namespace detail {
+
 /// An ActorRef<R> that turns R into the owning actor's M on the owner's thread.
 template <class R, class M>
 class MessageAdapter final : public Receiver<R> {
