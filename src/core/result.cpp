@@ -18,6 +18,7 @@ std::string_view to_string(Errc code) noexcept {
     case Errc::shutting_down: return "shutting_down";
     case Errc::io: return "io";
     case Errc::corrupted: return "corrupted";
+    case Errc::conflict: return "conflict";
     case Errc::internal: return "internal";
   }
   return "unknown";

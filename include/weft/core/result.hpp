@@ -23,6 +23,7 @@ enum class Errc : std::uint16_t {
   shutting_down,
   io,
   corrupted,
+  conflict,  // optimistic concurrency: a sequence number or writer epoch did not match
   internal,
 };
 
