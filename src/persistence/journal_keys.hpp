@@ -1,0 +1,55 @@
+// Key encodings of the journal's column families (docs/journal-format.md). Keys sort in the
+// order they are read: a persistence id's events by sequence number, a tag's entries by
+// global offset.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace weft::persistence {
+
+/// journal CF: varint(len) ‖ pid ‖ 0x00 ‖ big-endian u64 seq. The length prefix means no
+/// pid is a prefix of another's key range, whatever bytes the pids contain.
+void put_journal_key(std::string& out, std::string_view persistence_id, std::uint64_t seq);
+[[nodiscard]] std::string journal_key(std::string_view persistence_id, std::uint64_t seq);
+/// The smallest key after every key of `persistence_id` (an exclusive upper bound).
+[[nodiscard]] std::string journal_key_end(std::string_view persistence_id);
+
+struct JournalKey {
+  std::string_view persistence_id;
+  std::uint64_t sequence_nr = 0;
+};
+[[nodiscard]] std::optional<JournalKey> decode_journal_key(std::string_view key);
+
+/// tags CF: varint(len) ‖ tag ‖ 0x00 ‖ big-endian u64 global offset → varint(len) ‖ pid ‖ varint seq.
+[[nodiscard]] std::string tag_key(std::string_view tag, std::uint64_t offset);
+[[nodiscard]] std::string tag_key_end(std::string_view tag);
+[[nodiscard]] std::optional<std::uint64_t> tag_key_offset(std::string_view key);
+[[nodiscard]] std::string tag_value(std::string_view persistence_id, std::uint64_t seq);
+[[nodiscard]] std::optional<JournalKey> decode_tag_value(std::string_view value);
+
+/// meta CF, per persistence id: 'p' ‖ pid → varint highest ‖ varint epoch ‖ varint deleted_to.
+/// `highest` and `epoch` are lower bounds: the newest event of the pid (if any) may be newer.
+struct PidMeta {
+  std::uint64_t highest = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t deleted_to = 0;
+};
+inline constexpr char kMetaPidPrefix = 'p';
+[[nodiscard]] std::string meta_pid_key(std::string_view persistence_id);
+[[nodiscard]] std::string encode_pid_meta(const PidMeta& meta);
+[[nodiscard]] std::optional<PidMeta> decode_pid_meta(std::string_view value);
+
+/// meta CF, global: "o" → big-endian u64, the highest tag offset committed.
+inline constexpr std::string_view kMetaOffsetKey = "o";
+[[nodiscard]] std::string encode_u64_be(std::uint64_t v);
+[[nodiscard]] std::optional<std::uint64_t> decode_u64_be(std::string_view bytes);
+
+/// Little helpers shared by the key and record encodings.
+void put_varint(std::string& out, std::uint64_t v);
+/// Reads a canonical varint at `pos`, advancing it; nullopt if truncated or non-canonical.
+[[nodiscard]] std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos);
+
+}  // namespace weft::persistence

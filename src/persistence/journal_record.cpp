@@ -1,0 +1,159 @@
+#include "persistence/journal_record.hpp"
+
+#include <array>
+#include <cstring>
+
+#include "persistence/journal_keys.hpp"
+
+namespace weft::persistence {
+
+namespace {
+
+constexpr std::uint32_t kCastagnoli = 0x82f63b78;  // reflected polynomial
+
+constexpr std::array<std::uint32_t, 256> make_table() {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kCastagnoli : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr auto kTable = make_table();
+
+std::uint32_t crc32c_soft(std::uint32_t crc, const unsigned char* p, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) crc = kTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_hw(std::uint32_t crc,
+                                                          const unsigned char* p,
+                                                          std::size_t n) noexcept {
+  std::uint64_t c = crc;
+  while (n >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    c = __builtin_ia32_crc32di(c, w);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return c32;
+}
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
+std::uint32_t crc32c_raw(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  crc = ~crc;
+#if defined(__x86_64__)
+  if (kHaveSse42) return ~crc32c_hw(crc, p, n);
+#endif
+  return ~crc32c_soft(crc, p, n);
+}
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+void put_bytes(std::string& out, std::string_view b) {
+  put_varint(out, b.size());
+  out.append(b);
+}
+
+std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos) {
+  auto n = get_varint(in, pos);
+  if (!n || *n > in.size() - pos) return std::nullopt;
+  auto out = in.substr(pos, *n);
+  pos += *n;
+  return out;
+}
+
+}  // namespace
+
+std::uint32_t crc32c(std::uint32_t crc, std::span<const std::byte> bytes) noexcept {
+  return crc32c_raw(crc, bytes.data(), bytes.size());
+}
+
+std::uint32_t crc32c(std::uint32_t crc, std::string_view bytes) noexcept {
+  return crc32c_raw(crc, bytes.data(), bytes.size());
+}
+
+void encode_record(std::string& out, std::string_view key, const EventRecord& event,
+                   std::uint64_t writer_epoch) {
+  // `key` may point into `out` (the journal encodes keys and values into one buffer): use it
+  // before appending anything.
+  const std::uint32_t key_crc = crc32c(0, key);
+  const std::size_t start = out.size();
+  out.push_back(static_cast<char>(kRecordFormat));
+  put_varint(out, event.version);
+  put_bytes(out, event.manifest);
+  put_varint(out, zigzag(event.timestamp_ms));
+  put_varint(out, writer_epoch);
+  put_varint(out, event.tags.size());
+  for (const auto& t : event.tags) put_bytes(out, t);
+  put_bytes(out, std::string_view(reinterpret_cast<const char*>(event.payload.data()),
+                                  event.payload.size()));
+  const std::uint32_t crc =
+      crc32c(key_crc, std::string_view(out).substr(start, out.size() - start));
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
+}
+
+Result<EventRecord> decode_record(std::string_view key, std::string_view value,
+                                  std::string_view persistence_id, std::uint64_t sequence_nr) {
+  auto damaged = [&](std::string_view why) {
+    return fail(Errc::corrupted, "journal record of '" + std::string(persistence_id) +
+                                     "' at sequence " + std::to_string(sequence_nr) + ": " +
+                                     std::string(why));
+  };
+  if (value.size() < 5) return damaged("value of " + std::to_string(value.size()) + " bytes is too short");
+  const auto body = value.substr(0, value.size() - 4);
+  std::uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) {
+    stored |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(value[body.size() + i])) << (8 * i);
+  }
+  if (crc32c(crc32c(0, key), body) != stored) return damaged("checksum mismatch");
+  if (static_cast<std::uint8_t>(body[0]) != kRecordFormat) {
+    return damaged("unknown record format " + std::to_string(static_cast<std::uint8_t>(body[0])));
+  }
+  std::size_t pos = 1;
+  EventRecord e;
+  e.persistence_id = persistence_id;
+  e.sequence_nr = sequence_nr;
+  auto version = get_varint(body, pos);
+  if (!version || *version > UINT32_MAX) return damaged("bad schema version");
+  e.version = static_cast<std::uint32_t>(*version);
+  auto manifest = get_bytes(body, pos);
+  if (!manifest) return damaged("bad manifest");
+  e.manifest = *manifest;
+  auto ts = get_varint(body, pos);
+  if (!ts) return damaged("bad timestamp");
+  e.timestamp_ms = unzigzag(*ts);
+  auto epoch = get_varint(body, pos);
+  if (!epoch) return damaged("bad writer epoch");
+  e.writer_epoch = *epoch;
+  auto ntags = get_varint(body, pos);
+  // Every tag takes at least its length byte: a count above what remains is damage, and
+  // checking it first bounds the allocation on hostile input.
+  if (!ntags || *ntags > body.size() - pos) return damaged("bad tag count");
+  e.tags.reserve(*ntags);
+  for (std::uint64_t i = 0; i < *ntags; ++i) {
+    auto tag = get_bytes(body, pos);
+    if (!tag) return damaged("bad tag " + std::to_string(i));
+    e.tags.emplace_back(*tag);
+  }
+  auto payload = get_bytes(body, pos);
+  if (!payload) return damaged("bad payload");
+  const auto* p = reinterpret_cast<const std::byte*>(payload->data());
+  e.payload.assign(p, p + payload->size());
+  if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
+  return e;
+}
+
+}  // namespace weft::persistence

@@ -1,0 +1,36 @@
+// The value of one stored event in the journal column family, with its CRC32C.
+// Layout in docs/journal-format.md. Dependency-light (weft_core only) so the fuzz target
+// can compile it in directly.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "weft/core/result.hpp"
+#include "weft/persistence/journal.hpp"
+
+namespace weft::persistence {
+
+/// CRC32C (Castagnoli), continuing from `crc` (0 to start). Uses SSE4.2 when the CPU has it.
+[[nodiscard]] std::uint32_t crc32c(std::uint32_t crc, std::span<const std::byte> bytes) noexcept;
+[[nodiscard]] std::uint32_t crc32c(std::uint32_t crc, std::string_view bytes) noexcept;
+
+/// The first byte of every record value; a later layout gets a new one.
+inline constexpr std::uint8_t kRecordFormat = 1;
+
+/// Appends the value of `event` to `out`. `writer_epoch` is the epoch of the batch that stores
+/// it; `key` is the event's journal key, which the checksum covers too, so a value found under
+/// the wrong key does not verify.
+void encode_record(std::string& out, std::string_view key, const EventRecord& event,
+                   std::uint64_t writer_epoch);
+
+/// Decodes and verifies a value stored under `key` for (`persistence_id`, `sequence_nr`).
+/// Any damage (bad checksum, unknown format, truncation, trailing bytes) is Errc::corrupted
+/// with a message that names the persistence id and sequence number. Never aborts.
+[[nodiscard]] Result<EventRecord> decode_record(std::string_view key, std::string_view value,
+                                                std::string_view persistence_id,
+                                                std::uint64_t sequence_nr);
+
+}  // namespace weft::persistence
