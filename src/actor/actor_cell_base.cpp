@@ -224,12 +224,11 @@ AnyActorRef ActorCellBase::child(std::string_view name) const {
 }
 
 bool ActorCellBase::run_turn() {
+  // Setup runs before anything else, even a stop, so PostStop always follows a setup (as in
+  // Akka) and the children it spawns are stopped with it.
+  if (state() == CellState::created) start();
   drain_system_messages();
   auto st = state();
-  if (st == CellState::created) {
-    start();
-    st = state();
-  }
   if (st == CellState::running && !suspended_) {
     process_messages(system_->throughput());
   } else if (st == CellState::terminated) {
@@ -249,20 +248,19 @@ void ActorCellBase::drain_system_messages() {
 }
 
 bool ActorCellBase::finish_turn() {
-  auto pending = [this] {
-    if (!system_queue_empty()) return true;
-    auto st = state();
-    if (st == CellState::created) return true;
-    if ((st == CellState::running && !suspended_) || st == CellState::terminated) {
-      return has_messages();
-    }
-    return false;
-  };
-  if (pending()) return true;
+  const auto st = state();
+  const bool mailbox_counts =
+      (st == CellState::running && !suspended_) || st == CellState::terminated;
+  if (!system_queue_empty() || st == CellState::created || (mailbox_counts && has_messages())) {
+    return true;
+  }
   // Mirror image of a sender's push-then-check (see MpscQueue::push): either we see its
-  // message now, or it sees the flag cleared and schedules us.
+  // message now, or it sees the flag cleared and schedules us. Once the flag is cleared another
+  // worker may already be running this cell, so only atomics that senders write are read.
   scheduled_.store(false, std::memory_order_seq_cst);
-  return pending() && !scheduled_.exchange(true, std::memory_order_acq_rel);
+  const bool more =
+      system_queue_maybe_nonempty() || (mailbox_counts && mailbox_maybe_nonempty());
+  return more && !scheduled_.exchange(true, std::memory_order_acq_rel);
 }
 
 void ActorCellBase::start() {

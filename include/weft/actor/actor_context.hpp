@@ -76,6 +76,7 @@ class StashBuffer {
                                           std::to_string(x.stash_capacity) + " messages)");
     }
     x.stash.push_back(std::move(msg));
+    cell_.system().count_sent();  // handled again when unstashed: keeps mailbox depth balanced
     return {};
   }
   /// Stashed messages are handled next, in order, before anything else in the mailbox.

@@ -161,6 +161,7 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
 
   /// Queues a message produced on the actor's thread ahead of the mailbox.
   void enqueue_local(M&& msg) {
+    system().count_sent();
     if (is_terminated()) {
       system().dead_letters(*this, 1, "recipient is stopped");
       return;
@@ -237,6 +238,10 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
       if (!accepting_messages()) break;
     }
     system().count_processed(n);
+  }
+
+  [[nodiscard]] bool mailbox_maybe_nonempty() const noexcept override {
+    return mailbox_.maybe_nonempty();
   }
 
   [[nodiscard]] bool has_messages() const noexcept override {
@@ -366,12 +371,8 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
 template <class M>
 void ThunkMsg<M>::apply(ActorCellBase& cell) {
   auto& c = static_cast<ActorCell<M>&>(cell);
-  if (c.is_terminated()) {
-    c.system().dead_letters(c, 1, "recipient is stopped");
-    return;
-  }
   try {
-    c.enqueue_local(produce());
+    c.enqueue_local(produce());  // a stopped actor turns it into a dead letter
   } catch (const std::exception& e) {
     c.fail(Error(Errc::actor_failed, c.path() + " threw in a message adapter: " + e.what()));
   }

@@ -101,6 +101,8 @@ class ActorCellBase : public RefCounted {
   virtual void start_behavior() = 0;  // may throw
   virtual void process_messages(std::uint32_t limit) = 0;
   [[nodiscard]] virtual bool has_messages() const noexcept = 0;
+  /// Atomics only (see finish_turn): could a sender have queued a message?
+  [[nodiscard]] virtual bool mailbox_maybe_nonempty() const noexcept = 0;
   virtual void drain_to_dead_letters() = 0;
   /// Delivers a signal; returns false if the behavior left it unhandled. May throw.
   virtual bool deliver_signal(const Signal& s) = 0;
@@ -140,6 +142,10 @@ class ActorCellBase : public RefCounted {
   [[nodiscard]] bool system_queue_empty() const noexcept {
     auto* q = system_queue_.load(std::memory_order_seq_cst);
     return !q || q->empty();
+  }
+  [[nodiscard]] bool system_queue_maybe_nonempty() const noexcept {
+    auto* q = system_queue_.load(std::memory_order_seq_cst);
+    return q && q->maybe_nonempty();
   }
 
   // Kept small: a node hosts millions of actors (weft-bench actors:memory).

@@ -49,6 +49,13 @@ class MpscQueue {
     return nullptr;
   }
 
+  /// Any thread, atomics only: false only if the queue is drained (every pushed node popped).
+  /// For the check a consumer makes after giving up the queue, when another consumer may
+  /// already be popping.
+  [[nodiscard]] bool maybe_nonempty() const noexcept {
+    return tail_.load(std::memory_order_seq_cst) != &stub_;
+  }
+
   /// Consumer only; exact for the consumer, conservative (may say non-empty) while a push is
   /// half done.
   [[nodiscard]] bool empty() const noexcept {
