@@ -112,9 +112,10 @@ ActorCellBase::ActorCellBase(SystemServices& system, ActorCellBase* parent, std:
 }
 
 ActorCellBase::~ActorCellBase() {
-  if (extras_) {
-    release_all(extras_->watchers);
-    release_all(extras_->watching);
+  if (auto* x = extras_.load(std::memory_order_acquire)) {
+    release_all(x->watchers);
+    release_all(x->watching);
+    delete x;
   }
   // Leftover control messages (posted after termination was fully processed).
   if (auto* q = system_queue_.load(std::memory_order_acquire)) {
@@ -126,11 +127,12 @@ ActorCellBase::~ActorCellBase() {
 }
 
 ActorCellBase::Extras& ActorCellBase::extras() {
-  if (!extras_) {
-    std::lock_guard guard(lock_);
-    if (!extras_) extras_ = std::make_unique<Extras>();
-  }
-  return *extras_;
+  auto* x = extras_.load(std::memory_order_acquire);
+  if (x) return *x;
+  auto* fresh = new Extras();
+  if (extras_.compare_exchange_strong(x, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *x;
 }
 
 std::string ActorCellBase::name() const { return name_ ? *name_ : anonymous_name(id_); }
@@ -217,9 +219,10 @@ std::vector<AnyActorRef> ActorCellBase::children() const {
 
 AnyActorRef ActorCellBase::child(std::string_view name) const {
   std::lock_guard guard(lock_);
-  if (!extras_) return {};
-  auto it = extras_->named_children.find(name);
-  if (it == extras_->named_children.end()) return {};
+  auto* x = extras_.load(std::memory_order_acquire);
+  if (!x) return {};
+  auto it = x->named_children.find(name);
+  if (it == x->named_children.end()) return {};
   return AnyActorRef(IntrusivePtr<ActorCellBase>::share(it->second));
 }
 
@@ -440,11 +443,10 @@ void ActorCellBase::on_child_terminated(ActorCellBase* child, const std::optiona
     if (child->next_sibling_) child->next_sibling_->prev_sibling_ = child->prev_sibling_;
     if (first_child_ == child) first_child_ = child->next_sibling_;
     child->prev_sibling_ = child->next_sibling_ = nullptr;
-    if (extras_ && child->name_) {
-      auto it = extras_->named_children.find(*child->name_);
-      if (it != extras_->named_children.end() && it->second == child) {
-        extras_->named_children.erase(it);
-      }
+    auto* x = extras_.load(std::memory_order_acquire);
+    if (x && child->name_) {
+      auto it = x->named_children.find(*child->name_);
+      if (it != x->named_children.end() && it->second == child) x->named_children.erase(it);
     }
   }
   std::string child_path = escalate && failure ? child->path() : std::string();

@@ -161,7 +161,9 @@ class ActorCellBase : public RefCounted {
   ActorCellBase* first_child_ = nullptr;
   ActorCellBase* prev_sibling_ = nullptr;
   ActorCellBase* next_sibling_ = nullptr;
-  std::unique_ptr<Extras> extras_;  // rarely used parts, allocated on first use
+  // Rarely used parts, allocated on first use by whichever thread needs them first (an
+  // outside ask may race the actor's own setup), hence atomic.
+  std::atomic<Extras*> extras_{nullptr};
 };
 
 }  // namespace weft::detail
