@@ -2,6 +2,7 @@
 // (CAF 0.17 for actors) in the same run, so the ratio holds on a noisy machine.
 //
 //   weft-bench actors [--scenario NAME] [--threads N] [--scale F]
+//   weft-bench journal [--scenario NAME] [--scale F]
 //   weft-bench all    [--threads N] [--scale F]
 #include <fmt/format.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "caf_actors.hpp"
+#include "journal_bench.hpp"
 #include "weft_actors.hpp"
 
 namespace {
@@ -34,6 +36,7 @@ int usage(const char* why) {
                "weft-bench: %s\n"
                "usage: weft-bench actors [--scenario count|pingpong|fanin|create|memory]\n"
                "                         [--threads N] [--scale F]\n"
+               "       weft-bench journal [--scenario baseline|persist|replay] [--scale F]\n"
                "       weft-bench all [--threads N] [--scale F]\n"
                "  --threads N  worker threads for every system (default: hardware threads)\n"
                "  --scale F    multiply every problem size by F (default 1; 0.01 for a smoke run)\n",
@@ -141,6 +144,18 @@ int run_actors(const Options& o) {
   return 0;
 }
 
+int run_journal(const Options& o) {
+  const bool known = weft::bench::run_journal_suite(o.scale, o.scenario, [](const std::string& line) {
+    std::puts(line.c_str());
+    std::fflush(stdout);
+  });
+  if (!known) {
+    std::fprintf(stderr, "weft-bench: unknown journal scenario '%s'\n", o.scenario->c_str());
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,9 +164,11 @@ int main(int argc, char** argv) {
   if (!o) return usage(error.c_str());
   try {
     if (o->suite == "actors") return run_actors(*o);
+    if (o->suite == "journal") return run_journal(*o);
     if (o->suite == "all") {
       if (o->scenario) return usage("--scenario needs a suite, not 'all'");
-      return run_actors(*o);
+      if (const int rc = run_actors(*o); rc != 0) return rc;
+      return run_journal(*o);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-bench: %s\n", e.what());

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <chrono>
 #include <condition_variable>
 #include <limits>
@@ -478,6 +479,10 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
     if (std::string_view(name) == "tags") o = journal_cf_options(options.write_buffer_bytes / 4);
     cfs.emplace_back(name, o);
   }
+  // Made here (when its parent exists) so that RocksDB does not log a missing directory as an
+  // error on first use; RocksDB reports any real problem with it below.
+  std::error_code ignored;
+  std::filesystem::create_directory(options.directory, ignored);
   auto s = rocksdb::DB::Open(db_options, options.directory, cfs, &impl->handles, &impl->db);
   if (!s.ok()) return std::unexpected(io_error("cannot open the journal in", options.directory, s));
 

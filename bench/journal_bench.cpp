@@ -1,0 +1,280 @@
+#include "journal_bench.hpp"
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "weft/persistence/rocksdb_journal.hpp"
+
+namespace weft::bench {
+namespace {
+
+using persistence::AppendBatch;
+using persistence::EventRecord;
+using persistence::JournalOptions;
+using persistence::RocksDbJournal;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kPids = 10'000;
+constexpr std::size_t kPayloadBytes = 100;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/weft-bench-journal-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::uint64_t sized(double base, double scale) {
+  return std::max<std::uint64_t>(1000, static_cast<std::uint64_t>(base * scale));
+}
+
+std::string pid_name(std::size_t i) { return "device-" + std::to_string(i); }
+
+EventRecord make_event(const std::string& pid, std::uint64_t seq) {
+  EventRecord e;
+  e.persistence_id = pid;
+  e.sequence_nr = seq;
+  e.manifest = "bench.Event";
+  e.timestamp_ms = 1'700'000'000'000;
+  e.payload.resize(kPayloadBytes);
+  for (std::size_t i = 0; i < kPayloadBytes; ++i) e.payload[i] = static_cast<std::byte>(seq * 7 + i);
+  return e;
+}
+
+std::unique_ptr<RocksDbJournal> open_journal(const std::string& dir) {
+  JournalOptions o;
+  o.directory = dir;
+  auto j = RocksDbJournal::open(o);
+  if (!j) throw std::runtime_error(j.error().describe());
+  return std::move(*j);
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The naive journal: default options, one synced WriteBatch of 1,000 events per call.
+double baseline(double scale) {
+  TempDir dir;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(o, dir.path() + "/db", &raw);
+  if (!s.ok()) throw std::runtime_error(s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  const std::uint64_t n = sized(1e6, scale);
+  std::vector<std::uint64_t> next(kPids, 1);
+  const std::string value(kPayloadBytes, 'v');
+  const auto start = Clock::now();
+  std::uint64_t written = 0;
+  while (written < n) {
+    rocksdb::WriteBatch batch;
+    for (int i = 0; i < 1000; ++i, ++written) {
+      const std::size_t p = written % kPids;
+      std::string key = pid_name(p);
+      key.push_back('\0');
+      for (int b = 7; b >= 0; --b) key.push_back(static_cast<char>(next[p] >> (8 * b)));
+      ++next[p];
+      batch.Put(key, value);
+    }
+    s = db->Write(wo, &batch);
+    if (!s.ok()) throw std::runtime_error(s.ToString());
+  }
+  const double secs = seconds_since(start);
+  db->Close().PermitUncheckedError();
+  return static_cast<double>(written) / secs;
+}
+
+struct Appenders {
+  unsigned threads = 2;
+  std::size_t window = 4000;  // appends in flight per thread
+};
+
+// Closed loop: every thread keeps `window` appends in flight over its share of the pids,
+// each append one 100-byte event. Returns durable events per second.
+double persist_max(RocksDbJournal& j, std::uint64_t events, const Appenders& a,
+                   std::vector<std::uint64_t>& next) {
+  std::vector<std::thread> threads;
+  std::atomic<bool> failed{false};
+  const auto start = Clock::now();
+  for (unsigned t = 0; t < a.threads; ++t) {
+    threads.emplace_back([&, t] {
+      std::deque<Future<std::uint64_t>> in_flight;
+      const std::uint64_t mine = events / a.threads;
+      std::size_t p = t;
+      for (std::uint64_t i = 0; i < mine; ++i) {
+        const auto pid = pid_name(p);
+        AppendBatch b{pid, next[p], 0, {make_event(pid, next[p])}};
+        ++next[p];
+        in_flight.push_back(j.append(std::move(b)));
+        if (in_flight.size() >= a.window) {
+          if (!in_flight.front().get()) failed = true;
+          in_flight.pop_front();
+        }
+        p += a.threads;
+        if (p >= kPids) p = t;
+      }
+      for (auto& f : in_flight) {
+        if (!f.get()) failed = true;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double secs = seconds_since(start);
+  if (failed) throw std::runtime_error("an append failed in the persist benchmark");
+  return static_cast<double>(events / a.threads * a.threads) / secs;
+}
+
+struct Latency {
+  double p50_us = 0;
+  double p99_us = 0;
+  double achieved_per_s = 0;
+};
+
+// Open loop at `rate` events/s: each thread issues on a fixed schedule; latency is from the
+// append call to its acknowledgement.
+Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned nthreads,
+                        std::vector<std::uint64_t>& next) {
+  const auto per_thread = static_cast<std::uint64_t>(rate * seconds / nthreads);
+  std::vector<std::vector<std::uint32_t>> lat(nthreads, std::vector<std::uint32_t>(per_thread));
+  std::atomic<std::uint64_t> done{0};
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  const double interval_ns = 1e9 * nthreads / rate;
+  for (unsigned t = 0; t < nthreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::size_t p = t;
+      auto& mine = lat[t];
+      for (std::uint64_t i = 0; i < per_thread; ++i) {
+        const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(i * interval_ns));
+        // Sleep, not spin: spinning pacers would take the cores the writer needs.
+        if (Clock::now() < due) std::this_thread::sleep_until(due);
+        const auto pid = pid_name(p);
+        AppendBatch b{pid, next[p], 0, {make_event(pid, next[p])}};
+        ++next[p];
+        const auto issued = Clock::now();
+        j.append(std::move(b)).on_complete([&mine, i, issued, &done](const Result<std::uint64_t>& r) {
+          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - issued);
+          mine[i] = r ? static_cast<std::uint32_t>(us.count()) : UINT32_MAX;
+          done.fetch_add(1, std::memory_order_release);
+        });
+        p += nthreads;
+        if (p >= kPids) p = t;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  while (done.load(std::memory_order_acquire) < per_thread * nthreads) std::this_thread::yield();
+  const double secs = seconds_since(start);
+  std::vector<std::uint32_t> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  if (std::count(all.begin(), all.end(), UINT32_MAX) > 0) {
+    throw std::runtime_error("an append failed in the persist latency benchmark");
+  }
+  std::sort(all.begin(), all.end());
+  Latency l;
+  l.p50_us = all[all.size() / 2];
+  l.p99_us = all[all.size() * 99 / 100];
+  l.achieved_per_s = static_cast<double>(all.size()) / secs;
+  return l;
+}
+
+std::string persist(double scale, std::optional<double> baseline_per_s) {
+  TempDir dir;
+  auto j = open_journal(dir.path() + "/db");
+  std::vector<std::uint64_t> next(kPids, 1);
+  const Appenders a;
+  // Warm up: every pid's state loaded, first memtable allocated.
+  persist_max(*j, kPids, a, next);
+  const double max_rate = persist_max(*j, sized(3e6, scale), a, next);
+  const double target = max_rate / 2;
+  const auto lat = persist_at_rate(*j, target, std::max(0.5, 3.0 * std::min(1.0, scale)), 2, next);
+  std::string line = fmt::format(
+      R"({{"suite":"journal","scenario":"persist","pids":{},"payload_bytes":{},"events_per_s":{:.0f},"load_events_per_s":{:.0f},"p50_us":{:.0f},"p99_us":{:.0f})",
+      kPids, kPayloadBytes, max_rate, lat.achieved_per_s, lat.p50_us, lat.p99_us);
+  if (baseline_per_s) line += fmt::format(R"(,"vs_baseline":{:.2f})", max_rate / *baseline_per_s);
+  return line + "}";
+}
+
+std::string replay(double scale) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  const std::uint64_t n = sized(1e6, scale);
+  const std::string pid = "replayed";
+  {
+    auto j = open_journal(db);
+    std::deque<Future<std::uint64_t>> in_flight;
+    for (std::uint64_t seq = 1; seq <= n;) {
+      AppendBatch b{pid, seq, 0, {}};
+      for (int i = 0; i < 1000 && seq <= n; ++i, ++seq) b.events.push_back(make_event(pid, seq));
+      in_flight.push_back(j->append(std::move(b)));
+      if (in_flight.size() > 16) {
+        if (!in_flight.front().get()) throw std::runtime_error("append failed while loading replay");
+        in_flight.pop_front();
+      }
+    }
+    for (auto& f : in_flight) {
+      if (!f.get()) throw std::runtime_error("append failed while loading replay");
+    }
+  }
+  // Reopened: the events come from table files (in the page cache), not the memtable.
+  auto j = open_journal(db);
+  const auto start = Clock::now();
+  std::uint64_t read = 0;
+  for (std::uint64_t from = 1;;) {
+    auto page = j->read(pid, from, UINT64_MAX, 10'000).get();
+    if (!page) throw std::runtime_error(page.error().describe());
+    if (page->empty()) break;
+    read += page->size();
+    from = page->back().sequence_nr + 1;
+  }
+  const double secs = seconds_since(start);
+  if (read != n) throw std::runtime_error("replay read " + std::to_string(read) + " of " + std::to_string(n));
+  return fmt::format(R"({{"suite":"journal","scenario":"replay","events":{},"events_per_s":{:.0f}}})",
+                     read, static_cast<double>(read) / secs);
+}
+
+}  // namespace
+
+bool run_journal_suite(double scale, const std::optional<std::string>& scenario,
+                       const std::function<void(const std::string&)>& print) {
+  if (scenario && *scenario != "baseline" && *scenario != "persist" && *scenario != "replay") {
+    return false;
+  }
+  auto wanted = [&](const char* name) { return !scenario || *scenario == name; };
+  std::optional<double> base;
+  if (wanted("baseline")) {
+    base = baseline(scale);
+    print(fmt::format(
+        R"({{"suite":"journal","scenario":"baseline","batch_events":1000,"payload_bytes":{},"events_per_s":{:.0f}}})",
+        kPayloadBytes, *base));
+  }
+  if (wanted("persist")) print(persist(scale, base));
+  if (wanted("replay")) print(replay(scale));
+  return true;
+}
+
+}  // namespace weft::bench
