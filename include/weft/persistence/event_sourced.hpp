@@ -14,6 +14,7 @@
 #include "weft/actor.hpp"
 #include "weft/core/codec.hpp"
 #include "weft/persistence/journal.hpp"
+#include "weft/persistence/upcasters.hpp"
 
 namespace weft::persistence {
 
@@ -103,6 +104,8 @@ struct EventSourcedSpec {
   /// Events read per journal round trip while recovering: memory stays bounded by this.
   std::size_t recovery_page = 4096;
   std::uint64_t writer_epoch = 0;
+  /// Readers of events stored by older schemas (see upcasters.hpp).
+  Upcasters<Event> upcasters;
 };
 
 namespace detail {
@@ -239,7 +242,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
               return;
             }
             for (auto& rec : *page) {
-              auto ev = decode<Event>(rec.payload);
+              auto ev = core->spec.upcasters.decode(rec.manifest, rec.version, rec.payload);
               if (!ev) {
                 c.fail(ev.error().with_context("recovery of '" + core->spec.persistence_id +
                                                "' at sequence " + std::to_string(rec.sequence_nr)));
