@@ -1,7 +1,7 @@
 # The front door. `make demo` and `make test` do all the set-up on a fresh Debian machine.
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 
 .PHONY: all deps build demo test test-asan test-tsan test-fuzz bench clean
 
@@ -37,8 +37,8 @@ test-tsan:
 
 test-fuzz:
 	cmake --preset fuzz
-	cmake --build --preset fuzz -j $(JOBS)
-	@set -e; for f in build/fuzz/bin/*_fuzz; do \
+	cmake --build --preset fuzz -j $(JOBS) --target fuzzers
+	@set -eo pipefail; for f in build/fuzz/bin/*_fuzz; do \
 	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
 	  mkdir -p build/fuzz/corpus/$$(basename $$f); \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$(basename $$f) 2>&1 | tail -4; \
