@@ -49,7 +49,11 @@ v1::ReadingAdded corpus_value(int i) {
 }
 
 constexpr int kCorpusSize = 64;
-const std::string kCorpus = std::string(WEFT_TEST_DATA_DIR) + "/persistence/reading-added-v1.corpus";
+/// tests/data, from ctest's environment (or the source tree when run by hand from the root).
+std::string corpus_path() {
+  const char* dir = std::getenv("WEFT_TEST_DATA_DIR");
+  return std::string(dir ? dir : "tests/data") + "/persistence/reading-added-v1.corpus";
+}
 
 std::vector<Envelope> corpus_envelopes() {
   std::vector<Envelope> out;
@@ -69,11 +73,11 @@ TEST(SchemaEvolution, Version1CorpusStillDecodesAsTheCurrentType) {
   if (std::getenv("WEFT_WRITE_CORPUS")) {
     // Only for creating a new corpus file (never for changing an existing one).
     auto bytes = encode(corpus_envelopes());
-    std::ofstream(kCorpus, std::ios::binary)
+    std::ofstream(corpus_path(), std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
-  auto bytes = read_file(kCorpus);
-  ASSERT_FALSE(bytes.empty()) << "missing corpus " << kCorpus;
+  auto bytes = read_file(corpus_path());
+  ASSERT_FALSE(bytes.empty()) << "missing corpus " << corpus_path();
   auto envelopes = decode<std::vector<Envelope>>(bytes);
   ASSERT_TRUE(envelopes.has_value()) << envelopes.error().describe();
   ASSERT_EQ(envelopes->size(), static_cast<std::size_t>(kCorpusSize));
@@ -93,7 +97,7 @@ TEST(SchemaEvolution, Version1CorpusStillDecodesAsTheCurrentType) {
 }
 
 TEST(SchemaEvolution, TheVersion1EncodingItselfHasNotChanged) {
-  EXPECT_EQ(encode(corpus_envelopes()), read_file(kCorpus))
+  EXPECT_EQ(encode(corpus_envelopes()), read_file(corpus_path()))
       << "the codec now writes version-1 values differently: stored data would change meaning";
 }
 
