@@ -24,9 +24,10 @@ demo: build
 bench: build
 	./build/bin/weft-bench all
 
-# The whole suite: ASan+UBSan (every test), TSan (the actor runtime and scheduler), and the
+# The whole suite: the release build (what `make demo` runs), ASan+UBSan (every test), TSan
+# (the actor runtime and scheduler), and the
 # libFuzzer targets for a short run each.
-test: deps test-asan test-tsan test-fuzz
+test: deps build test-asan test-tsan test-fuzz
 
 test-asan:
 	cmake --preset asan
