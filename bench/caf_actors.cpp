@@ -63,32 +63,28 @@ void check_threads(caf::actor_system& sys, unsigned threads) {
   }
 }
 
-PeerResult make_result(clock_type::time_point t0, clock_type::time_point t1,
-                       std::uint64_t ops) {
+PeerResult make_result(clock_type::time_point t0, clock_type::time_point t1, std::uint64_t ops) {
   const double s = std::chrono::duration<double>(t1 - t0).count();
   return PeerResult{s, ops, s > 0 ? static_cast<double>(ops) / s : 0.0};
 }
 
 // Blocks the main thread until the scenario reports done_atom with its
 // verified count, and checks it against `expected`.
-void await_done(caf::scoped_actor& self, std::uint64_t expected,
-                const char* scenario) {
+void await_done(caf::scoped_actor& self, std::uint64_t expected, const char* scenario) {
   bool done = false;
   std::uint64_t got = 0;
   self->receive(
-    [&](done_atom, std::uint64_t n) {
-      done = true;
-      got = n;
-    },
-    caf::after(wait_limit) >> [] {});
+      [&](done_atom, std::uint64_t n) {
+        done = true;
+        got = n;
+      },
+      caf::after(wait_limit) >> [] {});
   if (!done) {
-    throw std::runtime_error(std::string("caf ") + scenario +
-                             ": timed out waiting for completion");
+    throw std::runtime_error(std::string("caf ") + scenario + ": timed out waiting for completion");
   }
   if (got != expected) {
-    throw std::runtime_error(std::string("caf ") + scenario + ": counted " +
-                             std::to_string(got) + ", expected " +
-                             std::to_string(expected));
+    throw std::runtime_error(std::string("caf ") + scenario + ": counted " + std::to_string(got) +
+                             ", expected " + std::to_string(expected));
   }
 }
 
@@ -98,15 +94,15 @@ struct counter_state {
   std::uint64_t count = 0;
 };
 
-caf::behavior counter(caf::stateful_actor<counter_state>* self,
-                      std::uint64_t expected, caf::actor notify) {
+caf::behavior counter(caf::stateful_actor<counter_state>* self, std::uint64_t expected,
+                      caf::actor notify) {
   return {
-    [=](msg_atom, std::uint64_t) {
-      if (++self->state.count == expected) {
-        self->send(notify, done_atom::value, self->state.count);
-        self->quit();
-      }
-    },
+      [=](msg_atom, std::uint64_t) {
+        if (++self->state.count == expected) {
+          self->send(notify, done_atom::value, self->state.count);
+          self->quit();
+        }
+      },
   };
 }
 
@@ -114,23 +110,23 @@ struct producer_state {
   std::uint64_t sent = 0;
 };
 
-caf::behavior producer(caf::stateful_actor<producer_state>* self,
-                       caf::actor target, std::uint64_t total) {
+caf::behavior producer(caf::stateful_actor<producer_state>* self, caf::actor target,
+                       std::uint64_t total) {
   return {
-    [=](continue_atom) {
-      auto& sent = self->state.sent;
-      const std::uint64_t end = std::min(total, sent + chunk_size);
-      for (; sent < end; ++sent) self->send(target, msg_atom::value, sent);
-      if (sent < total)
-        self->send(self, continue_atom::value);
-      else
-        self->quit();
-    },
+      [=](continue_atom) {
+        auto& sent = self->state.sent;
+        const std::uint64_t end = std::min(total, sent + chunk_size);
+        for (; sent < end; ++sent) self->send(target, msg_atom::value, sent);
+        if (sent < total)
+          self->send(self, continue_atom::value);
+        else
+          self->quit();
+      },
   };
 }
 
-PeerResult run_producers(unsigned threads, unsigned producers,
-                         std::uint64_t total, const char* scenario) {
+PeerResult run_producers(unsigned threads, unsigned producers, std::uint64_t total,
+                         const char* scenario) {
   if (producers == 0) throw std::invalid_argument("caf: producers must be > 0");
   system_config cfg{threads};
   caf::actor_system sys{cfg};
@@ -148,8 +144,7 @@ PeerResult run_producers(unsigned threads, unsigned producers,
       prods.reserve(producers);
       for (unsigned i = 0; i < producers; ++i) {
         // Spread the remainder over the first producers.
-        const std::uint64_t n =
-          total / producers + (i < total % producers ? 1 : 0);
+        const std::uint64_t n = total / producers + (i < total % producers ? 1 : 0);
         prods.push_back(sys.spawn(producer, cnt, n));
       }
       for (auto& p : prods) caf::anon_send(p, continue_atom::value);
@@ -166,32 +161,32 @@ PeerResult run_producers(unsigned threads, unsigned producers,
 
 caf::behavior pong(caf::event_based_actor*) {
   return {
-    [](ping_atom, std::uint64_t n) {
-      // Returning a value replies to the sender.
-      return std::make_tuple(pong_atom::value, n);
-    },
+      [](ping_atom, std::uint64_t n) {
+        // Returning a value replies to the sender.
+        return std::make_tuple(pong_atom::value, n);
+      },
   };
 }
 
-caf::behavior ping(caf::event_based_actor* self, caf::actor buddy,
-                   std::uint64_t round_trips, caf::actor notify) {
+caf::behavior ping(caf::event_based_actor* self, caf::actor buddy, std::uint64_t round_trips,
+                   caf::actor notify) {
   return {
-    [=](start_atom) {
-      if (round_trips == 0) {
-        self->send(notify, done_atom::value, std::uint64_t{0});
-        self->quit();
-        return;
-      }
-      self->send(buddy, ping_atom::value, std::uint64_t{1});
-    },
-    [=](pong_atom, std::uint64_t n) {
-      if (n >= round_trips) {
-        self->send(notify, done_atom::value, n);
-        self->quit();
-        return;
-      }
-      self->send(buddy, ping_atom::value, n + 1);
-    },
+      [=](start_atom) {
+        if (round_trips == 0) {
+          self->send(notify, done_atom::value, std::uint64_t{0});
+          self->quit();
+          return;
+        }
+        self->send(buddy, ping_atom::value, std::uint64_t{1});
+      },
+      [=](pong_atom, std::uint64_t n) {
+        if (n >= round_trips) {
+          self->send(notify, done_atom::value, n);
+          self->quit();
+          return;
+        }
+        self->send(buddy, ping_atom::value, n + 1);
+      },
   };
 }
 
@@ -202,23 +197,19 @@ struct countdown {
   std::promise<void> all_done;
   explicit countdown(std::uint64_t n) : remaining(n) {}
   void tick() {
-    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      all_done.set_value();
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) all_done.set_value();
   }
 };
 
 void wait_countdown(countdown& cd, const char* scenario) {
   auto fut = cd.all_done.get_future();
   if (fut.wait_for(wait_limit) != std::future_status::ready) {
-    throw std::runtime_error(std::string("caf ") + scenario +
-                             ": timed out, " +
-                             std::to_string(cd.remaining.load()) +
-                             " actors outstanding");
+    throw std::runtime_error(std::string("caf ") + scenario + ": timed out, " +
+                             std::to_string(cd.remaining.load()) + " actors outstanding");
   }
   fut.get();
   if (cd.remaining.load() != 0) {
-    throw std::runtime_error(std::string("caf ") + scenario +
-                             ": countdown not at zero");
+    throw std::runtime_error(std::string("caf ") + scenario + ": countdown not at zero");
   }
 }
 
@@ -226,14 +217,14 @@ void wait_countdown(countdown& cd, const char* scenario) {
 // reference is gone (the spawner drops its handle right after sending).
 caf::behavior one_shot(caf::event_based_actor*, countdown* cd) {
   return {
-    [=](msg_atom) { cd->tick(); },
+      [=](msg_atom) { cd->tick(); },
   };
 }
 
 // Idle actor: reports that its initialization ran, then does nothing.
 caf::behavior idle(caf::event_based_actor*, countdown* cd) {
   caf::behavior bhvr{
-    [](msg_atom) {},
+      [](msg_atom) {},
   };
   cd->tick();
   return bhvr;
@@ -245,8 +236,7 @@ PeerResult caf_count(unsigned threads, std::uint64_t messages) {
   return run_producers(threads, 1, messages, "count");
 }
 
-PeerResult caf_fanin(unsigned threads, unsigned producers,
-                     std::uint64_t messages_total) {
+PeerResult caf_fanin(unsigned threads, unsigned producers, std::uint64_t messages_total) {
   return run_producers(threads, producers, messages_total, "fanin");
 }
 
@@ -301,16 +291,13 @@ PeerResult caf_memory(unsigned threads, std::uint64_t actors) {
     const std::size_t rss0 = rss_bytes();
     const auto t0 = clock_type::now();
     if (actors == 0) return make_result(t0, clock_type::now(), 0);
-    for (std::uint64_t i = 0; i < actors; ++i)
-      handles.push_back(sys.spawn(idle, &cd));
+    for (std::uint64_t i = 0; i < actors; ++i) handles.push_back(sys.spawn(idle, &cd));
     wait_countdown(cd, "memory");  // every actor has been initialized
     const auto t1 = clock_type::now();
     const std::size_t rss1 = rss_bytes();
     result = make_result(t0, t1, actors);
     result.bytes_per_actor =
-      rss1 > rss0 ? static_cast<double>(rss1 - rss0) /
-                      static_cast<double>(actors)
-                  : 0.0;
+        rss1 > rss0 ? static_cast<double>(rss1 - rss0) / static_cast<double>(actors) : 0.0;
     handles.clear();  // idle actors terminate once unreachable
   }
   return result;

@@ -27,8 +27,7 @@ PeerResult caf_count(unsigned threads, std::uint64_t messages);
 PeerResult caf_pingpong(unsigned threads, std::uint64_t round_trips);
 
 // `producers` producer actors -> 1 counting actor; ops = messages_total.
-PeerResult caf_fanin(unsigned threads, unsigned producers,
-                     std::uint64_t messages_total);
+PeerResult caf_fanin(unsigned threads, unsigned producers, std::uint64_t messages_total);
 
 // Spawn `actors` actors, send each one message, wait until all handled it;
 // ops = actors.

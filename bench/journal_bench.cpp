@@ -49,7 +49,9 @@ std::uint64_t sized(double base, double scale) {
   return std::max<std::uint64_t>(1000, static_cast<std::uint64_t>(base * scale));
 }
 
-std::string pid_name(std::size_t i) { return "device-" + std::to_string(i); }
+std::string pid_name(std::size_t i) {
+  return "device-" + std::to_string(i);
+}
 
 EventRecord make_event(const std::string& pid, std::uint64_t seq) {
   EventRecord e;
@@ -58,7 +60,8 @@ EventRecord make_event(const std::string& pid, std::uint64_t seq) {
   e.manifest = "bench.Event";
   e.timestamp_ms = 1'700'000'000'000;
   e.payload.resize(kPayloadBytes);
-  for (std::size_t i = 0; i < kPayloadBytes; ++i) e.payload[i] = static_cast<std::byte>(seq * 7 + i);
+  for (std::size_t i = 0; i < kPayloadBytes; ++i)
+    e.payload[i] = static_cast<std::byte>(seq * 7 + i);
   return e;
 }
 
@@ -169,18 +172,21 @@ Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned
       std::size_t p = t;
       auto& mine = lat[t];
       for (std::uint64_t i = 0; i < per_thread; ++i) {
-        const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(i * interval_ns));
+        const auto due =
+            start + std::chrono::nanoseconds(static_cast<std::int64_t>(i * interval_ns));
         // Sleep, not spin: spinning pacers would take the cores the writer needs.
         if (Clock::now() < due) std::this_thread::sleep_until(due);
         const auto pid = pid_name(p);
         AppendBatch b{pid, next[p], 0, {make_event(pid, next[p])}};
         ++next[p];
         const auto issued = Clock::now();
-        j.append(std::move(b)).on_complete([&mine, i, issued, &done](const Result<std::uint64_t>& r) {
-          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - issued);
-          mine[i] = r ? static_cast<std::uint32_t>(us.count()) : UINT32_MAX;
-          done.fetch_add(1, std::memory_order_release);
-        });
+        j.append(std::move(b))
+            .on_complete([&mine, i, issued, &done](const Result<std::uint64_t>& r) {
+              const auto us =
+                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - issued);
+              mine[i] = r ? static_cast<std::uint32_t>(us.count()) : UINT32_MAX;
+              done.fetch_add(1, std::memory_order_release);
+            });
         p += nthreads;
         if (p >= kPids) p = t;
       }
@@ -232,7 +238,8 @@ std::string replay(double scale) {
       for (int i = 0; i < 1000 && seq <= n; ++i, ++seq) b.events.push_back(make_event(pid, seq));
       in_flight.push_back(j->append(std::move(b)));
       if (in_flight.size() > 16) {
-        if (!in_flight.front().get()) throw std::runtime_error("append failed while loading replay");
+        if (!in_flight.front().get())
+          throw std::runtime_error("append failed while loading replay");
         in_flight.pop_front();
       }
     }
@@ -252,9 +259,11 @@ std::string replay(double scale) {
     from = page->back().sequence_nr + 1;
   }
   const double secs = seconds_since(start);
-  if (read != n) throw std::runtime_error("replay read " + std::to_string(read) + " of " + std::to_string(n));
-  return fmt::format(R"({{"suite":"journal","scenario":"replay","events":{},"events_per_s":{:.0f}}})",
-                     read, static_cast<double>(read) / secs);
+  if (read != n)
+    throw std::runtime_error("replay read " + std::to_string(read) + " of " + std::to_string(n));
+  return fmt::format(
+      R"({{"suite":"journal","scenario":"replay","events":{},"events_per_s":{:.0f}}})", read,
+      static_cast<double>(read) / secs);
 }
 
 }  // namespace

@@ -32,15 +32,16 @@ struct Options {
 };
 
 int usage(const char* why) {
-  std::fprintf(stderr,
-               "weft-bench: %s\n"
-               "usage: weft-bench actors [--scenario count|pingpong|fanin|create|memory]\n"
-               "                         [--threads N] [--scale F]\n"
-               "       weft-bench journal [--scenario baseline|persist|replay] [--scale F]\n"
-               "       weft-bench all [--threads N] [--scale F]\n"
-               "  --threads N  worker threads for every system (default: hardware threads)\n"
-               "  --scale F    multiply every problem size by F (default 1; 0.01 for a smoke run)\n",
-               why);
+  std::fprintf(
+      stderr,
+      "weft-bench: %s\n"
+      "usage: weft-bench actors [--scenario count|pingpong|fanin|create|memory]\n"
+      "                         [--threads N] [--scale F]\n"
+      "       weft-bench journal [--scenario baseline|persist|replay] [--scale F]\n"
+      "       weft-bench all [--threads N] [--scale F]\n"
+      "  --threads N  worker threads for every system (default: hardware threads)\n"
+      "  --scale F    multiply every problem size by F (default 1; 0.01 for a smoke run)\n",
+      why);
   return 2;
 }
 
@@ -133,8 +134,8 @@ int run_actors(const Options& o) {
     const auto peer = sc.caf(o.threads, o.scale);
     print_line(sc.name, "caf", o.threads, peer, sc.memory, std::nullopt);
     const auto ours = sc.weft(o.threads, o.scale);
-    const double ratio = sc.memory ? peer.bytes_per_actor / ours.bytes_per_actor
-                                   : ours.ops_per_s / peer.ops_per_s;
+    const double ratio =
+        sc.memory ? peer.bytes_per_actor / ours.bytes_per_actor : ours.ops_per_s / peer.ops_per_s;
     print_line(sc.name, "weft", o.threads, ours, sc.memory, ratio);
   }
   if (!any) {
@@ -145,10 +146,11 @@ int run_actors(const Options& o) {
 }
 
 int run_journal(const Options& o) {
-  const bool known = weft::bench::run_journal_suite(o.scale, o.scenario, [](const std::string& line) {
-    std::puts(line.c_str());
-    std::fflush(stdout);
-  });
+  const bool known =
+      weft::bench::run_journal_suite(o.scale, o.scenario, [](const std::string& line) {
+        std::puts(line.c_str());
+        std::fflush(stdout);
+      });
   if (!known) {
     std::fprintf(stderr, "weft-bench: unknown journal scenario '%s'\n", o.scenario->c_str());
     return 2;

@@ -62,7 +62,8 @@ struct Continue {};
 Behavior<Continue> producer(ActorRef<std::uint64_t> target, std::uint64_t total) {
   return behaviors::setup<Continue>([target, total](ActorContext<Continue>&) {
     return behaviors::receive<Continue>(
-        [target, left = total](ActorContext<Continue>& ctx, Continue&) mutable -> Behavior<Continue> {
+        [target, left = total](ActorContext<Continue>& ctx,
+                               Continue&) mutable -> Behavior<Continue> {
           const auto n = std::min(left, kChunk);
           for (std::uint64_t i = 0; i < n; ++i) target.tell(i);
           left -= n;
@@ -112,10 +113,11 @@ PeerResult weft_pingpong(unsigned threads, std::uint64_t round_trips) {
   std::promise<std::uint64_t> done;
   auto f = done.get_future();
   const auto start = clock_type::now();
-  auto pong = system.spawn(behaviors::receive<Ping>([](ActorContext<Ping>&, Ping& p) -> Behavior<Ping> {
-    p.reply_to.tell(Pong{p.n});
-    return behaviors::same();
-  }));
+  auto pong =
+      system.spawn(behaviors::receive<Ping>([](ActorContext<Ping>&, Ping& p) -> Behavior<Ping> {
+        p.reply_to.tell(Pong{p.n});
+        return behaviors::same();
+      }));
   auto ping = system.spawn(behaviors::setup<Pong>([&](ActorContext<Pong>& ctx) {
     pong.tell(Ping{0, ctx.self()});
     return behaviors::receive<Pong>([&, pong](ActorContext<Pong>& c, Pong& m) -> Behavior<Pong> {

@@ -68,17 +68,40 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const auto input = std::as_bytes(std::span(data + 1, size - 1));
   switch (data[0] % 12) {
-    case 0: round_trip<std::uint64_t>(input); break;
-    case 1: round_trip<std::int16_t>(input); break;
-    case 2: round_trip<std::string>(input); break;
-    case 3: round_trip<std::vector<std::vector<std::int32_t>>>(input); break;
-    case 4: round_trip<std::optional<std::optional<bool>>>(input); break;
-    case 5: round_trip<std::variant<std::monostate, std::uint8_t, std::string, std::vector<bool>>>(input); break;
-    case 6: round_trip<fuzz::Reading, false>(input); break;
-    case 7: round_trip<std::vector<fuzz::Reading>, false>(input); break;
-    case 8: round_trip<fuzz::Node>(input); break;
-    case 9: round_trip<std::map<std::int64_t, std::vector<std::optional<std::string>>>>(input); break;
-    case 10: round_trip<std::tuple<fuzz::Kind, std::array<float, 2>, std::pair<bool, std::byte>>, false>(input); break;
+    case 0:
+      round_trip<std::uint64_t>(input);
+      break;
+    case 1:
+      round_trip<std::int16_t>(input);
+      break;
+    case 2:
+      round_trip<std::string>(input);
+      break;
+    case 3:
+      round_trip<std::vector<std::vector<std::int32_t>>>(input);
+      break;
+    case 4:
+      round_trip<std::optional<std::optional<bool>>>(input);
+      break;
+    case 5:
+      round_trip<std::variant<std::monostate, std::uint8_t, std::string, std::vector<bool>>>(input);
+      break;
+    case 6:
+      round_trip<fuzz::Reading, false>(input);
+      break;
+    case 7:
+      round_trip<std::vector<fuzz::Reading>, false>(input);
+      break;
+    case 8:
+      round_trip<fuzz::Node>(input);
+      break;
+    case 9:
+      round_trip<std::map<std::int64_t, std::vector<std::optional<std::string>>>>(input);
+      break;
+    case 10:
+      round_trip<std::tuple<fuzz::Kind, std::array<float, 2>, std::pair<bool, std::byte>>, false>(
+          input);
+      break;
     case 11: {
       auto envelope = weft::decode<weft::Envelope>(input);
       if (envelope) {

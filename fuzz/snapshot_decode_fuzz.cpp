@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string bytes(reinterpret_cast<const char*>(data + 1), size - 1);
   if ((mode & 1) && bytes.size() >= 4) {
     auto crc = crc32c(0, std::string_view(bytes).substr(0, bytes.size() - 4));
-    for (int i = 0; i < 4; ++i) bytes[bytes.size() - 4 + i] = static_cast<char>(crc >> (8 * (3 - i)));
+    for (int i = 0; i < 4; ++i)
+      bytes[bytes.size() - 4 + i] = static_cast<char>(crc >> (8 * (3 - i)));
   }
   std::string pid;
   std::uint64_t seq = 0;

@@ -54,8 +54,7 @@ class Sensor {
   double drift_ = 0;
 };
 
-Behavior<MachineMsg> machine(std::string id, std::uint64_t seed, bool runs_hot,
-                             Duration period) {
+Behavior<MachineMsg> machine(std::string id, std::uint64_t seed, bool runs_hot, Duration period) {
   // The sensor is hardware: it outlives restarts of the actor that reads it.
   auto sensor = std::make_shared<Sensor>(seed, runs_hot);
   return behaviors::setup<MachineMsg>([=](ActorContext<MachineMsg>& ctx) {
@@ -69,8 +68,9 @@ Behavior<MachineMsg> machine(std::string id, std::uint64_t seed, bool runs_hot,
           }
           const double t = sensor->read();
           if (!std::isfinite(t)) {
-            return behaviors::failed(Error(Errc::malformed, fmt::format(
-                "{}: sensor returned a non-finite temperature", ctx.name())));
+            return behaviors::failed(
+                Error(Errc::malformed,
+                      fmt::format("{}: sensor returned a non-finite temperature", ctx.name())));
           }
           ++state->readings;
           state->last_temperature = t;
@@ -105,13 +105,13 @@ using PlantMsg = std::variant<Report, MachineReply>;
 Behavior<PlantMsg> plant(const DemoOptions& o) {
   return behaviors::setup<PlantMsg>([o](ActorContext<PlantMsg>& ctx) {
     auto machines = std::make_shared<std::vector<ActorRef<MachineMsg>>>();
-    const auto period = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(1.0 / o.rate_hz));
+    const auto period =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / o.rate_hz));
     for (unsigned i = 0; i < o.machines; ++i) {
       auto id = fmt::format("machine-{:02}", i + 1);
       auto b = behaviors::supervise(machine(id, o.seed * 1000 + i, i % 4 == 3, period),
-                                    SupervisorStrategy::restart_with_backoff(100ms, 2s)
-                                        .with_limit(20, std::chrono::minutes(1)));
+                                    SupervisorStrategy::restart_with_backoff(100ms, 2s).with_limit(
+                                        20, std::chrono::minutes(1)));
       auto ref = ctx.spawn(std::move(b), id);
       ctx.watch(ref);
       machines->push_back(ref);
@@ -150,10 +150,11 @@ Behavior<PlantMsg> plant(const DemoOptions& o) {
               hottest_id = s.id;
             }
           }
-          fmt::print("t={:>3}s  {} machines answered  readings={}  avg={:.1f} °C  hottest={} "
-                     "{:.1f} °C  alarms={}\n",
-                     ++*tick, pending->size(), readings, readings ? sum / readings : 0.0,
-                     hottest_id, hottest, alarms);
+          fmt::print(
+              "t={:>3}s  {} machines answered  readings={}  avg={:.1f} °C  hottest={} "
+              "{:.1f} °C  alarms={}\n",
+              ++*tick, pending->size(), readings, readings ? sum / readings : 0.0, hottest_id,
+              hottest, alarms);
           return behaviors::same();
         },
         [](ActorContext<PlantMsg>&, const Signal& s) -> Behavior<PlantMsg> {
@@ -182,9 +183,9 @@ int run_demo(const DemoOptions& o) {
   std::signal(SIGTERM, on_signal);
 
   ActorSystem system(ActorSystemConfig{.name = "demo", .workers = o.workers});
-  fmt::print("weft demo: actor system with {} workers; {}\n", system.workers(),
-             o.duration_s > 0 ? fmt::format("running {} s", o.duration_s)
-                              : std::string("Ctrl-C to stop"));
+  fmt::print(
+      "weft demo: actor system with {} workers; {}\n", system.workers(),
+      o.duration_s > 0 ? fmt::format("running {} s", o.duration_s) : std::string("Ctrl-C to stop"));
   system.spawn(plant(o), "plant");
 
   const auto deadline = std::chrono::steady_clock::now() +
@@ -199,8 +200,8 @@ int run_demo(const DemoOptions& o) {
   }
   system.terminate();
   const auto s = system.stats();
-  fmt::print("stopped: {} messages processed, {} restarts, {} dead letters\n",
-             s.messages_processed, s.restarts, s.dead_letters);
+  fmt::print("stopped: {} messages processed, {} restarts, {} dead letters\n", s.messages_processed,
+             s.restarts, s.dead_letters);
   if (s.messages_processed == 0) {
     fmt::print(stderr, "weft demo: no message was processed; the runtime is not working\n");
     return 1;

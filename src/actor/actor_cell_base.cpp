@@ -50,7 +50,8 @@ struct DeathNotice final : SystemMessage {
 };
 
 struct WatchMsg final : SystemMessage {
-  explicit WatchMsg(ActorCellBase* watcher) : watcher(IntrusivePtr<ActorCellBase>::share(watcher)) {}
+  explicit WatchMsg(ActorCellBase* watcher)
+      : watcher(IntrusivePtr<ActorCellBase>::share(watcher)) {}
   void apply(ActorCellBase& cell) override {
     if (cell.is_terminated()) {
       auto& x = cell.extras();
@@ -81,9 +82,7 @@ struct UnwatchMsg final : SystemMessage {
 struct ChildTerminatedMsg final : SystemMessage {
   ChildTerminatedMsg(ActorCellBase* child, std::optional<Error> failure, bool escalate)
       : child(child), failure(std::move(failure)), escalate(escalate) {}
-  void apply(ActorCellBase& cell) override {
-    cell.on_child_terminated(child, failure, escalate);
-  }
+  void apply(ActorCellBase& cell) override { cell.on_child_terminated(child, failure, escalate); }
   ActorCellBase* child;  // kept alive by the parent's children list until unlinked
   std::optional<Error> failure;
   bool escalate;
@@ -135,7 +134,9 @@ ActorCellBase::Extras& ActorCellBase::extras() {
   return *x;
 }
 
-std::string ActorCellBase::name() const { return name_ ? *name_ : anonymous_name(id_); }
+std::string ActorCellBase::name() const {
+  return name_ ? *name_ : anonymous_name(id_);
+}
 
 std::string ActorCellBase::path() const {
   std::string p = parent_ ? parent_->path() : std::string();
@@ -158,7 +159,9 @@ void ActorCellBase::post(SystemMessage* msg) {
   schedule_if_idle();
 }
 
-void ActorCellBase::stop() { post(new StopMsg()); }
+void ActorCellBase::stop() {
+  post(new StopMsg());
+}
 
 std::uint64_t ActorCellBase::add_termination_hook(std::function<void()> fn) {
   auto& x = extras();
@@ -192,8 +195,8 @@ Result<void> ActorCellBase::adopt_child(ActorCellBase* child) {
   std::lock_guard guard(lock_);
   auto st = state_.load(std::memory_order_relaxed);
   if (st == CellState::stopping || st == CellState::terminated) {
-    return weft::fail(Errc::actor_stopped,
-                      "cannot spawn '" + child->name() + "' under '" + name() + "': it is stopping");
+    return weft::fail(Errc::actor_stopped, "cannot spawn '" + child->name() + "' under '" + name() +
+                                               "': it is stopping");
   }
   if (named) {
     auto [it, inserted] = x.named_children.emplace(*child->name_, child);
@@ -261,8 +264,7 @@ bool ActorCellBase::finish_turn() {
   // message now, or it sees the flag cleared and schedules us. Once the flag is cleared another
   // worker may already be running this cell, so only atomics that senders write are read.
   scheduled_.store(false, std::memory_order_seq_cst);
-  const bool more =
-      system_queue_maybe_nonempty() || (mailbox_counts && mailbox_maybe_nonempty());
+  const bool more = system_queue_maybe_nonempty() || (mailbox_counts && mailbox_maybe_nonempty());
   return more && !scheduled_.exchange(true, std::memory_order_acq_rel);
 }
 
@@ -293,7 +295,9 @@ bool ActorCellBase::signal_safely(const Signal& s) {
   return true;
 }
 
-void ActorCellBase::set_strategy(const SupervisorStrategy& s) { extras().strategy = s; }
+void ActorCellBase::set_strategy(const SupervisorStrategy& s) {
+  extras().strategy = s;
+}
 
 void ActorCellBase::fail(Error error) {
   auto st = state();
@@ -329,8 +333,8 @@ void ActorCellBase::restart(Error cause) {
   }
   if (x.strategy.max_restarts >= 0 &&
       x.restarts.size() >= static_cast<std::size_t>(x.strategy.max_restarts)) {
-    spdlog::error("{} failed and reached its restart limit ({} within {} ms), stopping: {}",
-                  path(), x.strategy.max_restarts,
+    spdlog::error("{} failed and reached its restart limit ({} within {} ms), stopping: {}", path(),
+                  x.strategy.max_restarts,
                   std::chrono::duration_cast<std::chrono::milliseconds>(x.strategy.within).count(),
                   cause.message());
     initiate_stop(std::move(cause));
@@ -354,8 +358,10 @@ void ActorCellBase::complete_restart() {
   if (x.strategy.min_backoff.count() > 0) {
     // min * 2^(n-1), capped at max, spread by the random factor.
     const auto n = std::min<std::size_t>(x.restarts.size(), 30);
-    double d = static_cast<double>(x.strategy.min_backoff.count()) * static_cast<double>(1ull << (n - 1));
-    d = std::min(d, static_cast<double>(std::max(x.strategy.max_backoff, x.strategy.min_backoff).count()));
+    double d =
+        static_cast<double>(x.strategy.min_backoff.count()) * static_cast<double>(1ull << (n - 1));
+    d = std::min(
+        d, static_cast<double>(std::max(x.strategy.max_backoff, x.strategy.min_backoff).count()));
     if (x.strategy.random_factor > 0) {
       thread_local std::minstd_rand rng(static_cast<unsigned>(id_));
       std::uniform_real_distribution<double> jitter(0.0, x.strategy.random_factor);
@@ -483,8 +489,7 @@ void ActorCellBase::unwatch(ActorCellBase* target) {
   target->release();
 }
 
-void ActorCellBase::on_watched_terminated(ActorCellBase* who,
-                                          const std::optional<Error>& failure) {
+void ActorCellBase::on_watched_terminated(ActorCellBase* who, const std::optional<Error>& failure) {
   auto& watching = extras().watching;
   auto it = std::find(watching.begin(), watching.end(), who);
   if (it == watching.end()) return;  // unwatched meanwhile
@@ -492,14 +497,12 @@ void ActorCellBase::on_watched_terminated(ActorCellBase* who,
   AnyActorRef ref(IntrusivePtr<ActorCellBase>::share(who));
   who->release();
   if (state() != CellState::running) return;
-  const bool handled = failure && who->parent_ == this
-                           ? signal_safely(ChildFailed{ref, *failure})
-                           : signal_safely(Terminated{ref});
+  const bool handled = failure && who->parent_ == this ? signal_safely(ChildFailed{ref, *failure})
+                                                       : signal_safely(Terminated{ref});
   if (!handled && state() == CellState::running) {
     // Akka's death pact: watching without handling Terminated means "fail with it".
-    fail(Error(Errc::actor_failed,
-               "death pact: watched actor " + ref.path() + " terminated and " + path() +
-                   " did not handle the signal"));
+    fail(Error(Errc::actor_failed, "death pact: watched actor " + ref.path() + " terminated and " +
+                                       path() + " did not handle the signal"));
   }
 }
 
@@ -516,8 +519,14 @@ AnyActorRef& AnyActorRef::operator=(const AnyActorRef& other) noexcept = default
 AnyActorRef& AnyActorRef::operator=(AnyActorRef&& other) noexcept = default;
 AnyActorRef::~AnyActorRef() = default;
 
-std::string AnyActorRef::path() const { return cell_ ? cell_->path() : std::string("<none>"); }
-std::string AnyActorRef::name() const { return cell_ ? cell_->name() : std::string(); }
-bool AnyActorRef::is_terminated() const { return !cell_ || cell_->is_terminated(); }
+std::string AnyActorRef::path() const {
+  return cell_ ? cell_->path() : std::string("<none>");
+}
+std::string AnyActorRef::name() const {
+  return cell_ ? cell_->name() : std::string();
+}
+bool AnyActorRef::is_terminated() const {
+  return !cell_ || cell_->is_terminated();
+}
 
 }  // namespace weft

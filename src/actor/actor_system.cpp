@@ -15,8 +15,8 @@ namespace weft::detail {
 
 Result<void> validate_actor_name(std::string_view name) {
   if (name.empty() || name.size() > 255) {
-    return fail(Errc::invalid_argument, "actor name must be 1-255 characters, got " +
-                                            std::to_string(name.size()));
+    return fail(Errc::invalid_argument,
+                "actor name must be 1-255 characters, got " + std::to_string(name.size()));
   }
   if (name[0] == '$') {
     return fail(Errc::invalid_argument,
@@ -27,9 +27,9 @@ Result<void> validate_actor_name(std::string_view name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_' || c == '.' || c == ':' || c == '@';
     if (!ok) {
-      return fail(Errc::invalid_argument, "actor name '" + std::string(name) +
-                                              "' has an invalid character at position " +
-                                              std::to_string(i) + " (allowed: A-Z a-z 0-9 - _ . : @)");
+      return fail(Errc::invalid_argument,
+                  "actor name '" + std::string(name) + "' has an invalid character at position " +
+                      std::to_string(i) + " (allowed: A-Z a-z 0-9 - _ . : @)");
     }
   }
   return {};
@@ -48,7 +48,9 @@ std::string anonymous_name(std::uint64_t id) {
   return s;
 }
 
-void throw_spawn_error(const Error& e) { throw std::invalid_argument(e.describe()); }
+void throw_spawn_error(const Error& e) {
+  throw std::invalid_argument(e.describe());
+}
 
 namespace {
 struct GuardianMsg {};
@@ -67,8 +69,8 @@ class SystemImpl final : public SystemServices {
                                "Messages that could not be delivered")),
         dropped_(metrics_.counter("weft_actor_mailbox_dropped_total",
                                   "Messages dropped by bounded mailbox overflow policies")),
-        unhandled_(metrics_.counter("weft_actor_unhandled_total",
-                                    "Messages a behavior did not handle")),
+        unhandled_(
+            metrics_.counter("weft_actor_unhandled_total", "Messages a behavior did not handle")),
         restarts_(metrics_.counter("weft_actor_restarts_total", "Supervised actor restarts")) {
     metrics_.callback_gauge("weft_actor_mailbox_depth", "Messages queued in actor mailboxes",
                             [this] { return static_cast<double>(depth()); });
@@ -219,8 +221,8 @@ class SystemImpl final : public SystemServices {
     }
     ++logged_in_window_;
     lock.unlock();
-    spdlog::info("dead letter{}: {} message{} to {} ({})", n == 1 ? "" : "s", n,
-                 n == 1 ? "" : "s", recipient.path(), reason);
+    spdlog::info("dead letter{}: {} message{} to {} ({})", n == 1 ? "" : "s", n, n == 1 ? "" : "s",
+                 recipient.path(), reason);
   }
 
   void flush_dead_letter_summary() {
@@ -270,17 +272,35 @@ ActorSystem::~ActorSystem() {
   impl_->release();
 }
 
-void ActorSystem::terminate() { impl_->terminate(); }
-bool ActorSystem::is_terminated() const { return impl_->terminated(); }
-const Clock& ActorSystem::clock() const { return impl_->clock(); }
-unsigned ActorSystem::workers() const { return impl_->workers(); }
-ActorSystemStats ActorSystem::stats() const { return impl_->stats(); }
-MetricsRegistry& ActorSystem::metrics() const { return impl_->metrics(); }
+void ActorSystem::terminate() {
+  impl_->terminate();
+}
+bool ActorSystem::is_terminated() const {
+  return impl_->terminated();
+}
+const Clock& ActorSystem::clock() const {
+  return impl_->clock();
+}
+unsigned ActorSystem::workers() const {
+  return impl_->workers();
+}
+ActorSystemStats ActorSystem::stats() const {
+  return impl_->stats();
+}
+MetricsRegistry& ActorSystem::metrics() const {
+  return impl_->metrics();
+}
 std::size_t ActorSystem::run_until_quiescent(std::size_t max_turns) {
   return impl_->run_until_quiescent(max_turns);
 }
-bool ActorSystem::is_deterministic() const { return impl_->deterministic(); }
-detail::ActorCellBase& ActorSystem::guardian() const { return impl_->guardian(); }
-detail::SystemServices& ActorSystem::services() const { return *impl_; }
+bool ActorSystem::is_deterministic() const {
+  return impl_->deterministic();
+}
+detail::ActorCellBase& ActorSystem::guardian() const {
+  return impl_->guardian();
+}
+detail::SystemServices& ActorSystem::services() const {
+  return *impl_;
+}
 
 }  // namespace weft

@@ -25,7 +25,9 @@ DeterministicScheduler::DeterministicScheduler(std::uint64_t seed)
   state_->rng.seed(seed);
 }
 
-DeterministicScheduler::~DeterministicScheduler() { shutdown(); }
+DeterministicScheduler::~DeterministicScheduler() {
+  shutdown();
+}
 
 void DeterministicScheduler::schedule(ActorCellBase* cell) {
   std::unique_lock lock(state_->mutex);

@@ -14,8 +14,12 @@ namespace weft::detail {
 
 #ifdef WEFT_POOL_BYPASS
 
-void* pool_allocate(std::size_t size) { return ::operator new(size); }
-void pool_deallocate(void* p, std::size_t) noexcept { ::operator delete(p); }
+void* pool_allocate(std::size_t size) {
+  return ::operator new(size);
+}
+void pool_deallocate(void* p, std::size_t) noexcept {
+  ::operator delete(p);
+}
 
 #else
 
@@ -24,7 +28,7 @@ namespace {
 constexpr std::size_t kGranule = 16;
 constexpr std::size_t kClasses = 16;  // 16..256 bytes
 constexpr std::size_t kMaxPooled = kGranule * kClasses;
-constexpr std::size_t kBatch = 256;       // blocks moved to or from the depot at once
+constexpr std::size_t kBatch = 256;  // blocks moved to or from the depot at once
 constexpr std::size_t kSlabBytes = 64 * 1024;
 
 struct FreeBlock {
@@ -125,7 +129,9 @@ struct ThreadCache {
 
 thread_local ThreadCache tl_cache;
 
-constexpr std::size_t class_of(std::size_t size) { return (size - 1) / kGranule; }
+constexpr std::size_t class_of(std::size_t size) {
+  return (size - 1) / kGranule;
+}
 
 }  // namespace
 

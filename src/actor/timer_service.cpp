@@ -11,14 +11,15 @@ TimerService::TimerService(std::shared_ptr<Clock> clock)
   }
 }
 
-TimerService::~TimerService() { shutdown(); }
+TimerService::~TimerService() {
+  shutdown();
+}
 
 std::uint64_t TimerService::schedule(Duration delay, std::function<void()> fn) {
   std::lock_guard lock(mutex_);
   const auto deadline = clock_->now() + delay;
-  const auto id = wheel_.schedule(deadline, [this, fn = std::move(fn)]() mutable {
-    due_.push_back(std::move(fn));
-  });
+  const auto id = wheel_.schedule(
+      deadline, [this, fn = std::move(fn)]() mutable { due_.push_back(std::move(fn)); });
   if (thread_.joinable() && (!sleeping_until_ || deadline < *sleeping_until_)) {
     wakeup_.notify_one();
   }

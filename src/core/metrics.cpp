@@ -425,5 +425,4 @@ std::string MetricsRegistry::prometheus_text() const {
   return out;
 }
 
-
 }  // namespace weft

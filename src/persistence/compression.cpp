@@ -47,7 +47,8 @@ Result<std::vector<std::byte>> zstd_decompress(std::span<const std::byte> input,
                                      std::to_string(max_bytes) + " bytes");
   };
   // Cheap refusal of a frame that declares too much, and a good first allocation otherwise.
-  std::size_t reserve = std::min<std::size_t>(max_bytes, std::max<std::size_t>(input.size() * 4, 4096));
+  std::size_t reserve =
+      std::min<std::size_t>(max_bytes, std::max<std::size_t>(input.size() * 4, 4096));
   auto declared = ZSTD_getFrameContentSize(input.data(), input.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR) {
     return fail(Errc::corrupted, "not a zstd frame (bad magic or header)");
@@ -60,8 +61,9 @@ Result<std::vector<std::byte>> zstd_decompress(std::span<const std::byte> input,
   std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
   if (!ctx) return fail(Errc::internal, "zstd: cannot create a decompression context");
   // The window buffer is the decoder's own allocation: never larger than the output may be.
-  int window_log = std::clamp(static_cast<int>(std::bit_width(std::max<std::size_t>(max_bytes, 1) - 1)),
-                              20, kDefaultWindowLogLimit);
+  int window_log =
+      std::clamp(static_cast<int>(std::bit_width(std::max<std::size_t>(max_bytes, 1) - 1)), 20,
+                 kDefaultWindowLogLimit);
   ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, window_log);
 
   std::vector<std::byte> out;
@@ -72,10 +74,10 @@ Result<std::vector<std::byte>> zstd_decompress(std::span<const std::byte> input,
   while (true) {
     last = ZSTD_decompressStream(ctx.get(), &ob, &in);
     if (ZSTD_isError(last)) {
-      return fail(Errc::corrupted, std::string("zstd data does not decompress: ") +
-                                       ZSTD_getErrorName(last));
+      return fail(Errc::corrupted,
+                  std::string("zstd data does not decompress: ") + ZSTD_getErrorName(last));
     }
-    if (in.pos == in.size && last == 0) break;   // every frame complete
+    if (in.pos == in.size && last == 0) break;  // every frame complete
     if (ob.pos < ob.size) {
       if (in.pos == in.size) {
         return fail(Errc::corrupted, "zstd data ends inside a frame (truncated)");
@@ -84,7 +86,8 @@ Result<std::vector<std::byte>> zstd_decompress(std::span<const std::byte> input,
     }
     // Output full: grow, but never past the limit (one byte past it proves the overflow).
     if (out.size() > max_bytes) return too_large("decompresses to");
-    std::size_t grown = std::min<std::size_t>(max_bytes + 1, std::max<std::size_t>(out.size() * 2, 4096));
+    std::size_t grown =
+        std::min<std::size_t>(max_bytes + 1, std::max<std::size_t>(out.size() * 2, 4096));
     out.resize(grown);
     ob.dst = out.data();
     ob.size = out.size();

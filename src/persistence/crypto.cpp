@@ -76,7 +76,9 @@ Key& Key::operator=(Key&& other) noexcept {
   }
   return *this;
 }
-Key::~Key() { OPENSSL_cleanse(bytes_.data(), kKeyBytes); }
+Key::~Key() {
+  OPENSSL_cleanse(bytes_.data(), kKeyBytes);
+}
 
 bool operator==(const Key& a, const Key& b) noexcept {
   return CRYPTO_memcmp(a.bytes_.data(), b.bytes_.data(), kKeyBytes) == 0;
@@ -84,8 +86,8 @@ bool operator==(const Key& a, const Key& b) noexcept {
 
 Result<Key> Key::from_bytes(std::span<const std::byte> bytes) {
   if (bytes.size() != kKeyBytes) {
-    return fail(Errc::invalid_argument, "a key must be exactly 32 bytes, got " +
-                                            std::to_string(bytes.size()));
+    return fail(Errc::invalid_argument,
+                "a key must be exactly 32 bytes, got " + std::to_string(bytes.size()));
   }
   return Key(bytes.first<kKeyBytes>());
 }
@@ -111,7 +113,7 @@ Result<Key> Key::from_hex(std::string_view hex) {
 }
 
 Result<Key> Key::load_file(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return fail(Errc::io, "cannot read key file '" + path + "': " + std::strerror(errno));
   }
@@ -186,8 +188,9 @@ Result<std::vector<std::byte>> hkdf_sha256(std::span<const std::byte> ikm,
   std::size_t out_len = length;
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
       EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), salt.empty() ? zero_salt.data() : uc(salt),
-                                  static_cast<int>(salt.empty() ? zero_salt.size() : salt.size())) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_salt(
+          ctx.get(), salt.empty() ? zero_salt.data() : uc(salt),
+          static_cast<int>(salt.empty() ? zero_salt.size() : salt.size())) <= 0 ||
       EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), uc(ikm), static_cast<int>(ikm.size())) <= 0 ||
       (!info.empty() &&
        EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), uc(info), static_cast<int>(info.size())) <= 0) ||
@@ -239,10 +242,9 @@ bool constant_time_equal(std::span<const std::byte> a, std::span<const std::byte
 
 // ---- AES-256-GCM ----
 
-Result<std::vector<std::byte>> aes_gcm_encrypt_with_nonce(const Key& key,
-                                                          std::span<const std::byte, kNonceBytes> nonce,
-                                                          std::span<const std::byte> plaintext,
-                                                          std::span<const std::byte> aad) {
+Result<std::vector<std::byte>> aes_gcm_encrypt_with_nonce(
+    const Key& key, std::span<const std::byte, kNonceBytes> nonce,
+    std::span<const std::byte> plaintext, std::span<const std::byte> aad) {
   if (plaintext.size() > (std::size_t{1} << 36) - 32 - 1) {
     return fail(Errc::invalid_argument, "AES-GCM plaintext too large");
   }
@@ -252,11 +254,12 @@ Result<std::vector<std::byte>> aes_gcm_encrypt_with_nonce(const Key& key,
   auto* ct = reinterpret_cast<unsigned char*>(out.data() + 1 + kNonceBytes);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
-            (aad.empty() ||
-             EVP_EncryptUpdate(ctx.get(), nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
+  bool ok =
+      ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
+      (aad.empty() ||
+       EVP_EncryptUpdate(ctx.get(), nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
   // EVP lengths are int: feed large inputs in chunks.
   std::size_t done = 0;
   while (ok && done < plaintext.size()) {
@@ -283,8 +286,8 @@ Result<std::vector<std::byte>> aes_gcm_decrypt(const Key& key, std::span<const s
                                                std::span<const std::byte> aad) {
   if (sealed.size() < kSealOverhead) {
     return fail(Errc::corrupted, "sealed message of " + std::to_string(sealed.size()) +
-                                     " bytes is shorter than its " +
-                                     std::to_string(kSealOverhead) + "-byte envelope");
+                                     " bytes is shorter than its " + std::to_string(kSealOverhead) +
+                                     "-byte envelope");
   }
   if (std::to_integer<std::uint8_t>(sealed[0]) != kSealVersion) {
     return fail(Errc::corrupted, "sealed message has unknown version " +
@@ -298,11 +301,12 @@ Result<std::vector<std::byte>> aes_gcm_decrypt(const Key& key, std::span<const s
   auto* pt = reinterpret_cast<unsigned char*>(out.data());
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
-            (aad.empty() ||
-             EVP_DecryptUpdate(ctx.get(), nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
+  bool ok =
+      ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
+      (aad.empty() ||
+       EVP_DecryptUpdate(ctx.get(), nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
   std::size_t done = 0;
   while (ok && done < n) {
     int chunk = static_cast<int>(std::min<std::size_t>(n - done, 1u << 30));
@@ -311,7 +315,8 @@ Result<std::vector<std::byte>> aes_gcm_decrypt(const Key& key, std::span<const s
   }
   std::array<unsigned char, kTagBytes> tag_copy{};
   std::memcpy(tag_copy.data(), tag.data(), kTagBytes);
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag_copy.data()) == 1 &&
+  ok = ok &&
+       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag_copy.data()) == 1 &&
        EVP_DecryptFinal_ex(ctx.get(), pt + done, &len) == 1;
   if (!ok) {
     OPENSSL_cleanse(out.data(), out.size());

@@ -117,7 +117,7 @@ Result<std::vector<std::uint64_t>> list(const std::string& dir) {
 Result<std::string> read_file(const std::string& path, std::size_t limit) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open snapshot file", path, errno);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
@@ -212,8 +212,8 @@ struct FileSnapshotStore::Impl {
     auto seq = *std::prev(it);
     auto bytes = read_file(dir + "/" + file_name(seq), codec.max_snapshot_bytes() + kFrameSlack);
     if (!bytes) {
-      return std::unexpected(bytes.error().with_context(
-          "snapshot of '" + pid + "' at sequence " + std::to_string(seq)));
+      return std::unexpected(bytes.error().with_context("snapshot of '" + pid + "' at sequence " +
+                                                        std::to_string(seq)));
     }
     auto rec = codec.decode(*bytes, pid, seq);
     if (!rec) return std::unexpected(rec.error());
@@ -221,8 +221,9 @@ struct FileSnapshotStore::Impl {
   }
 
   // Deletes the snapshots of `pid` that `doomed` selects from the ascending list.
-  Result<std::size_t> remove(const std::string& pid,
-                             const std::function<std::size_t(const std::vector<std::uint64_t>&)>& doomed) {
+  Result<std::size_t> remove(
+      const std::string& pid,
+      const std::function<std::size_t(const std::vector<std::uint64_t>&)>& doomed) {
     auto dir = dir_of(pid);
     auto seqs = list(dir);
     if (!seqs) return std::unexpected(seqs.error());
@@ -276,9 +277,11 @@ Future<std::monostate> FileSnapshotStore::save(SnapshotRecord record) {
 }
 
 Future<std::optional<SnapshotRecord>> FileSnapshotStore::load_latest(std::string persistence_id,
-                                                                    SnapshotSelection selection) {
+                                                                     SnapshotSelection selection) {
   return impl_->submit<std::optional<SnapshotRecord>>(
-      [this, pid = std::move(persistence_id), selection] { return impl_->load_latest(pid, selection); });
+      [this, pid = std::move(persistence_id), selection] {
+        return impl_->load_latest(pid, selection);
+      });
 }
 
 Future<std::size_t> FileSnapshotStore::delete_older(std::string persistence_id,
@@ -294,8 +297,8 @@ Future<std::size_t> FileSnapshotStore::delete_to(std::string persistence_id,
                                                  std::uint64_t max_sequence_nr) {
   return impl_->submit<std::size_t>([this, pid = std::move(persistence_id), max_sequence_nr] {
     return impl_->remove(pid, [max_sequence_nr](const std::vector<std::uint64_t>& seqs) {
-      return static_cast<std::size_t>(
-          std::upper_bound(seqs.begin(), seqs.end(), max_sequence_nr) - seqs.begin());
+      return static_cast<std::size_t>(std::upper_bound(seqs.begin(), seqs.end(), max_sequence_nr) -
+                                      seqs.begin());
     });
   });
 }

@@ -74,7 +74,9 @@ std::string journal_key_end(std::string_view persistence_id) {
   return out;
 }
 
-std::optional<JournalKey> decode_journal_key(std::string_view key) { return decode_name_u64(key); }
+std::optional<JournalKey> decode_journal_key(std::string_view key) {
+  return decode_name_u64(key);
+}
 
 std::string tag_key(std::string_view tag, std::uint64_t offset) {
   std::string out;

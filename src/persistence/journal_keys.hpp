@@ -23,7 +23,8 @@ struct JournalKey {
 };
 [[nodiscard]] std::optional<JournalKey> decode_journal_key(std::string_view key);
 
-/// tags CF: varint(len) ‖ tag ‖ 0x00 ‖ big-endian u64 global offset → varint(len) ‖ pid ‖ varint seq.
+/// tags CF: varint(len) ‖ tag ‖ 0x00 ‖ big-endian u64 global offset → varint(len) ‖ pid ‖ varint
+/// seq.
 [[nodiscard]] std::string tag_key(std::string_view tag, std::uint64_t offset);
 [[nodiscard]] std::string tag_key_end(std::string_view tag);
 [[nodiscard]] std::optional<std::uint64_t> tag_key_offset(std::string_view key);

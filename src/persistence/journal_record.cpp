@@ -28,8 +28,7 @@ std::uint32_t crc32c_soft(std::uint32_t crc, const unsigned char* p, std::size_t
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_hw(std::uint32_t crc,
-                                                          const unsigned char* p,
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_hw(std::uint32_t crc, const unsigned char* p,
                                                           std::size_t n) noexcept {
   std::uint64_t c = crc;
   while (n >= 8) {
@@ -112,11 +111,13 @@ Result<EventRecord> decode_record(std::string_view key, std::string_view value,
                                      "' at sequence " + std::to_string(sequence_nr) + ": " +
                                      std::string(why));
   };
-  if (value.size() < 5) return damaged("value of " + std::to_string(value.size()) + " bytes is too short");
+  if (value.size() < 5)
+    return damaged("value of " + std::to_string(value.size()) + " bytes is too short");
   const auto body = value.substr(0, value.size() - 4);
   std::uint32_t stored = 0;
   for (int i = 0; i < 4; ++i) {
-    stored |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(value[body.size() + i])) << (8 * i);
+    stored |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(value[body.size() + i]))
+              << (8 * i);
   }
   if (crc32c(crc32c(0, key), body) != stored) return damaged("checksum mismatch");
   if (static_cast<std::uint8_t>(body[0]) != kRecordFormat) {

@@ -12,7 +12,8 @@ struct MemoryJournal::State {
   };
   std::mutex mutex;
   std::map<std::string, Stream> streams;
-  std::map<std::string, std::vector<std::pair<std::uint64_t, std::pair<std::string, std::uint64_t>>>>
+  std::map<std::string,
+           std::vector<std::pair<std::uint64_t, std::pair<std::string, std::uint64_t>>>>
       tags;  // tag -> (offset, (pid, seq))
   std::uint64_t offset = 0;
   std::optional<Error> failure;
@@ -37,16 +38,16 @@ Future<std::uint64_t> MemoryJournal::append(AppendBatch batch) {
     if (state_->failure) return make_ready_future<std::uint64_t>(std::unexpected(*state_->failure));
     auto& s = state_->streams[batch.persistence_id];
     if (batch.writer_epoch < s.epoch) {
-      return make_ready_future<std::uint64_t>(fail(
-          Errc::conflict, "append to '" + batch.persistence_id + "' with writer epoch " +
-                              std::to_string(batch.writer_epoch) + " below the stored epoch " +
-                              std::to_string(s.epoch)));
+      return make_ready_future<std::uint64_t>(
+          fail(Errc::conflict, "append to '" + batch.persistence_id + "' with writer epoch " +
+                                   std::to_string(batch.writer_epoch) + " below the stored epoch " +
+                                   std::to_string(s.epoch)));
     }
     if (batch.expected_next_sequence_nr != s.highest + 1) {
-      return make_ready_future<std::uint64_t>(fail(
-          Errc::conflict, "append to '" + batch.persistence_id + "' expected next sequence " +
-                              std::to_string(batch.expected_next_sequence_nr) + " but the journal is at " +
-                              std::to_string(s.highest)));
+      return make_ready_future<std::uint64_t>(
+          fail(Errc::conflict, "append to '" + batch.persistence_id + "' expected next sequence " +
+                                   std::to_string(batch.expected_next_sequence_nr) +
+                                   " but the journal is at " + std::to_string(s.highest)));
     }
     std::uint64_t seq = batch.expected_next_sequence_nr;
     for (auto& e : batch.events) {
@@ -60,7 +61,8 @@ Future<std::uint64_t> MemoryJournal::append(AppendBatch batch) {
     }
     s.epoch = batch.writer_epoch;
     for (auto& e : batch.events) {
-      for (auto& t : e.tags) state_->tags[t].push_back({++state_->offset, {e.persistence_id, e.sequence_nr}});
+      for (auto& t : e.tags)
+        state_->tags[t].push_back({++state_->offset, {e.persistence_id, e.sequence_nr}});
       s.highest = e.sequence_nr;
       s.events.emplace(e.sequence_nr, std::move(e));
     }
@@ -72,9 +74,8 @@ Future<std::uint64_t> MemoryJournal::append(AppendBatch batch) {
   return make_ready_future<std::uint64_t>(highest);
 }
 
-Future<std::vector<EventRecord>> MemoryJournal::read(std::string persistence_id,
-                                                     std::uint64_t from, std::uint64_t to,
-                                                     std::size_t max_events) {
+Future<std::vector<EventRecord>> MemoryJournal::read(std::string persistence_id, std::uint64_t from,
+                                                     std::uint64_t to, std::size_t max_events) {
   std::lock_guard lock(state_->mutex);
   std::vector<EventRecord> out;
   auto it = state_->streams.find(persistence_id);

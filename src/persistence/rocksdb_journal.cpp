@@ -10,11 +10,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
-#include <chrono>
-#include <condition_variable>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -32,7 +32,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 // Column families in the order they are opened; handles_ follows it.
-constexpr const char* kColumnFamilies[] = {"default", "journal",      "tags",   "meta",
+constexpr const char* kColumnFamilies[] = {"default",   "journal",      "tags",   "meta",
                                            "snapshots", "stream_state", "offsets"};
 enum Cf : std::size_t { kDefault, kJournalCf, kTagsCf, kMetaCf };
 
@@ -169,8 +169,9 @@ struct RocksDbJournal::Impl {
 
   void register_metrics(MetricsRegistry& r) {
     metrics.appends = &r.counter("weft_journal_appends_total", "Append batches made durable");
-    metrics.conflicts = &r.counter("weft_journal_append_conflicts_total",
-                                   "Append batches refused for a sequence or writer-epoch mismatch");
+    metrics.conflicts =
+        &r.counter("weft_journal_append_conflicts_total",
+                   "Append batches refused for a sequence or writer-epoch mismatch");
     metrics.failures = &r.counter("weft_journal_append_failures_total",
                                   "Append batches that failed with an I/O error");
     metrics.events = &r.counter("weft_journal_events_total", "Events made durable");
@@ -178,12 +179,12 @@ struct RocksDbJournal::Impl {
                                "Encoded event bytes (keys and values) made durable");
     metrics.group_events = &r.histogram("weft_journal_group_commit_events",
                                         "Events per group commit (one synced write)");
-    metrics.group_bytes = &r.histogram("weft_journal_group_commit_bytes",
-                                       "Encoded bytes per group commit");
+    metrics.group_bytes =
+        &r.histogram("weft_journal_group_commit_bytes", "Encoded bytes per group commit");
     metrics.fsync_ns = &r.histogram("weft_journal_fsync_seconds",
                                     "Duration of one synced write of a group commit", {}, 1e-9);
-    metrics.append_ns = &r.histogram("weft_journal_append_seconds",
-                                     "From append() to acknowledgement", {}, 1e-9);
+    metrics.append_ns =
+        &r.histogram("weft_journal_append_seconds", "From append() to acknowledgement", {}, 1e-9);
   }
 
   // ---- writer thread -------------------------------------------------------------------
@@ -240,8 +241,8 @@ struct RocksDbJournal::Impl {
       st.deleted_to = m->deleted_to;
       st.in_meta = true;
     } else if (!s.IsNotFound()) {
-      return std::unexpected(io_error("reading journal metadata of '" + pid + "' in",
-                                      options.directory, s));
+      return std::unexpected(
+          io_error("reading journal metadata of '" + pid + "' in", options.directory, s));
     }
     auto last = last_event(pid);
     if (!last) return std::unexpected(last.error());
@@ -263,15 +264,15 @@ struct RocksDbJournal::Impl {
     it->SeekToLast();
     if (!it->Valid()) {
       if (!it->status().ok()) {
-        return std::unexpected(io_error("reading the journal of '" + pid + "' in",
-                                        options.directory, it->status()));
+        return std::unexpected(
+            io_error("reading the journal of '" + pid + "' in", options.directory, it->status()));
       }
       return std::optional<EventRecord>();
     }
     auto key = decode_journal_key(it->key().ToStringView());
     if (!key) return fail(Errc::corrupted, "a journal key of '" + pid + "' does not decode");
-    auto rec = decode_record(it->key().ToStringView(), it->value().ToStringView(), pid,
-                             key->sequence_nr);
+    auto rec =
+        decode_record(it->key().ToStringView(), it->value().ToStringView(), pid, key->sequence_nr);
     if (!rec) return std::unexpected(rec.error());
     return std::optional<EventRecord>(std::move(*rec));
   }
@@ -297,10 +298,10 @@ struct RocksDbJournal::Impl {
       return false;
     }
     if (op.expected_next != s.highest + 1) {
-      refuse(op, Error(Errc::conflict, "append to '" + op.persistence_id +
-                                           "' expected next sequence " +
-                                           std::to_string(op.expected_next) +
-                                           " but the journal is at " + std::to_string(s.highest)));
+      refuse(op,
+             Error(Errc::conflict, "append to '" + op.persistence_id + "' expected next sequence " +
+                                       std::to_string(op.expected_next) +
+                                       " but the journal is at " + std::to_string(s.highest)));
       return false;
     }
     undo.emplace_back(&s, s);
@@ -437,8 +438,8 @@ struct RocksDbJournal::Impl {
     {
       std::lock_guard lock(mutex);
       if (stopping) {
-        op.promise.complete(fail(Errc::shutting_down, "the journal in '" + options.directory +
-                                                          "' is closing"));
+        op.promise.complete(
+            fail(Errc::shutting_down, "the journal in '" + options.directory + "' is closing"));
         return future;
       }
       was_empty = queue.empty();
@@ -523,8 +524,7 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
     const std::size_t key_start = op.data.size();
     put_journal_key(op.data, batch.persistence_id, seq);
     const std::size_t value_start = op.data.size();
-    encode_record(op.data,
-                  std::string_view(op.data).substr(key_start, value_start - key_start), e,
+    encode_record(op.data, std::string_view(op.data).substr(key_start, value_start - key_start), e,
                   batch.writer_epoch);
     op.lengths.push_back(static_cast<std::uint32_t>(value_start - key_start));
     op.lengths.push_back(static_cast<std::uint32_t>(op.data.size() - value_start));
@@ -572,9 +572,9 @@ Future<std::vector<EventRecord>> RocksDbJournal::read(std::string persistence_id
     out.push_back(std::move(*rec));
   }
   if (!it->status().ok()) {
-    return make_ready_future<Out>(std::unexpected(io_error(
-        "reading the journal of '" + persistence_id + "' in", impl_->options.directory,
-        it->status())));
+    return make_ready_future<Out>(
+        std::unexpected(io_error("reading the journal of '" + persistence_id + "' in",
+                                 impl_->options.directory, it->status())));
   }
   return make_ready_future<Out>(std::move(out));
 }
@@ -617,10 +617,9 @@ Future<std::vector<TaggedEvent>> RocksDbJournal::events_by_tag(std::string tag,
     const std::string key = journal_key(where->persistence_id, where->sequence_nr);
     auto s = impl_->db->Get(ro, impl_->cf(kJournalCf), key, &value);
     if (s.IsNotFound()) continue;  // deleted by delete_to; its index entry stays
-    Result<EventRecord> rec = s.ok() ? decode_record(key, value, where->persistence_id,
-                                                     where->sequence_nr)
-                                     : std::unexpected(io_error("reading events by tag in",
-                                                                impl_->options.directory, s));
+    Result<EventRecord> rec =
+        s.ok() ? decode_record(key, value, where->persistence_id, where->sequence_nr)
+               : std::unexpected(io_error("reading events by tag in", impl_->options.directory, s));
     if (!rec) {
       it.reset();
       release();
@@ -632,8 +631,8 @@ Future<std::vector<TaggedEvent>> RocksDbJournal::events_by_tag(std::string tag,
   it.reset();
   release();
   if (!status.ok()) {
-    return make_ready_future<Out>(std::unexpected(
-        io_error("reading events by tag in", impl_->options.directory, status)));
+    return make_ready_future<Out>(
+        std::unexpected(io_error("reading events by tag in", impl_->options.directory, status)));
   }
   return make_ready_future<Out>(std::move(out));
 }
@@ -647,7 +646,8 @@ Future<std::vector<std::string>> RocksDbJournal::persistence_ids() {
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kMetaCf)));
-  for (it->Seek(lower); it->Valid(); it->Next()) out.emplace_back(it->key().ToStringView().substr(1));
+  for (it->Seek(lower); it->Valid(); it->Next())
+    out.emplace_back(it->key().ToStringView().substr(1));
   if (!it->status().ok()) {
     return make_ready_future<Out>(std::unexpected(
         io_error("listing persistence ids in", impl_->options.directory, it->status())));

@@ -65,12 +65,13 @@ Result<std::string> SnapshotCodec::encode(const SnapshotRecord& r) const {
     return "snapshot of '" + pid + "' at sequence " + std::to_string(r.meta.sequence_nr);
   };
   if (r.payload.size() > max_bytes_) {
-    return fail(Errc::invalid_argument, where() + ": payload of " + std::to_string(r.payload.size()) +
-                                            " bytes exceeds max_snapshot_bytes " +
-                                            std::to_string(max_bytes_));
+    return fail(Errc::invalid_argument,
+                where() + ": payload of " + std::to_string(r.payload.size()) +
+                    " bytes exceeds max_snapshot_bytes " + std::to_string(max_bytes_));
   }
   if (pid.size() > 0xffff || r.manifest.size() > 0xffff) {
-    return fail(Errc::invalid_argument, where() + ": persistence id and manifest are limited to 65535 bytes");
+    return fail(Errc::invalid_argument,
+                where() + ": persistence id and manifest are limited to 65535 bytes");
   }
   std::uint8_t flags = (compress_ ? kSnapshotCompressed : 0) | (key_ ? kSnapshotEncrypted : 0);
   std::string out;
@@ -107,7 +108,8 @@ Result<std::string> SnapshotCodec::encode(const SnapshotRecord& r) const {
   return out;
 }
 
-Result<SnapshotRecord> SnapshotCodec::decode(std::string_view bytes, std::string_view persistence_id,
+Result<SnapshotRecord> SnapshotCodec::decode(std::string_view bytes,
+                                             std::string_view persistence_id,
                                              std::uint64_t sequence_nr) const {
   auto corrupt = [&](const std::string& why) -> Result<SnapshotRecord> {
     return fail(Errc::corrupted, "snapshot of '" + std::string(persistence_id) + "' at sequence " +
@@ -149,10 +151,11 @@ Result<SnapshotRecord> SnapshotCodec::decode(std::string_view bytes, std::string
   std::span<const std::byte> body = byte_view(body_text);
   Result<std::vector<std::byte>> opened, plain;
   if (flags & kSnapshotEncrypted) {
-    if (!key_) return corrupt("is encrypted (key id " + hex32(key_id) + ") but no key is configured");
+    if (!key_)
+      return corrupt("is encrypted (key id " + hex32(key_id) + ") but no key is configured");
     if (key_id != key_id_) {
-      return corrupt("is encrypted with key id " + hex32(key_id) + " but the configured key has id " +
-                     hex32(key_id_));
+      return corrupt("is encrypted with key id " + hex32(key_id) +
+                     " but the configured key has id " + hex32(key_id_));
     }
     opened = aes_gcm_decrypt(*key_, body, byte_view(bytes.substr(0, header_end)));
     if (!opened) return corrupt(opened.error().message());
@@ -167,7 +170,8 @@ Result<SnapshotRecord> SnapshotCodec::decode(std::string_view bytes, std::string
     rec.payload = std::move(*plain);
   } else {
     if (body.size() > max_bytes_) {
-      return corrupt("payload of " + std::to_string(body.size()) + " bytes exceeds max_snapshot_bytes");
+      return corrupt("payload of " + std::to_string(body.size()) +
+                     " bytes exceeds max_snapshot_bytes");
     }
     rec.payload.assign(body.begin(), body.end());
   }

@@ -41,7 +41,7 @@ class SnapshotCodec {
  private:
   bool compress_;
   int level_;
-  std::optional<Key> key_;  // derived for purpose "snapshots"
+  std::optional<Key> key_;    // derived for purpose "snapshots"
   std::uint32_t key_id_ = 0;  // of the master key: what operators see in key rings
   std::size_t max_bytes_;
 };

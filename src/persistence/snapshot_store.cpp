@@ -26,8 +26,8 @@ Future<std::monostate> MemorySnapshotStore::save(SnapshotRecord record) {
   return make_ready_future<std::monostate>(std::monostate{});
 }
 
-Future<std::optional<SnapshotRecord>> MemorySnapshotStore::load_latest(std::string persistence_id,
-                                                                      SnapshotSelection selection) {
+Future<std::optional<SnapshotRecord>> MemorySnapshotStore::load_latest(
+    std::string persistence_id, SnapshotSelection selection) {
   using R = std::optional<SnapshotRecord>;
   std::string bytes;
   std::uint64_t seq = 0;
@@ -54,7 +54,8 @@ Future<std::size_t> MemorySnapshotStore::delete_older(std::string persistence_id
     return make_ready_future<std::size_t>(0);
   }
   std::size_t n = it->second.size() - keep_last;
-  it->second.erase(it->second.begin(), std::next(it->second.begin(), static_cast<std::ptrdiff_t>(n)));
+  it->second.erase(it->second.begin(),
+                   std::next(it->second.begin(), static_cast<std::ptrdiff_t>(n)));
   if (it->second.empty()) state_->snapshots.erase(it);
   return make_ready_future<std::size_t>(n);
 }

@@ -96,14 +96,16 @@ TEST(ActorSystem, TerminateRunsPostStopChildrenFirst) {
   {
     TestKit kit;
     auto parent = kit.system().spawn(behaviors::setup<int>([&](ActorContext<int>& ctx) {
-      auto child = ctx.spawn(behaviors::setup<int>([&](ActorContext<int>& c2) {
-                               c2.spawn(recorder("grandchild"), "grandchild");
-                               return recorder("child");
-                             }),
-                             "child");
-      (void)child;
-      return recorder("parent");
-    }), "parent");
+                                       auto child = ctx.spawn(
+                                           behaviors::setup<int>([&](ActorContext<int>& c2) {
+                                             c2.spawn(recorder("grandchild"), "grandchild");
+                                             return recorder("child");
+                                           }),
+                                           "child");
+                                       (void)child;
+                                       return recorder("parent");
+                                     }),
+                                     "parent");
     kit.run();
     ASSERT_EQ(kit.system().guardian().children().size(), 1u);
     kit.system().terminate();

@@ -66,10 +66,11 @@ TEST(Ask, NoReplyTimesOutExactlyAtTheTimeout) {
 TEST(Ask, ALateReplyAfterTheTimeoutIsIgnored) {
   TestKit kit;
   auto reply_to = std::make_shared<ActorRef<int>>();
-  auto d = kit.system().spawn(behaviors::receive<Ping>([reply_to](ActorContext<Ping>&, Ping& p) -> Behavior<Ping> {
-    *reply_to = p.reply_to;
-    return behaviors::same();
-  }));
+  auto d = kit.system().spawn(
+      behaviors::receive<Ping>([reply_to](ActorContext<Ping>&, Ping& p) -> Behavior<Ping> {
+        *reply_to = p.reply_to;
+        return behaviors::same();
+      }));
   auto f = kit.system().ask<int>(d, ping(1), 10ms);
   kit.advance(10ms);
   ASSERT_TRUE(f.is_ready());
@@ -125,17 +126,18 @@ using AskerMsg = std::variant<Go, Answer>;
 
 /// Asks `target` on Go and forwards the mapped answer.
 Behavior<AskerMsg> asker(ActorRef<std::string> out) {
-  return behaviors::receive<AskerMsg>([out](ActorContext<AskerMsg>& ctx, AskerMsg& m) -> Behavior<AskerMsg> {
-    if (auto* go = std::get_if<Go>(&m)) {
-      ctx.ask<int>(go->target, ping(go->n), 100ms, [](Result<int> r) -> AskerMsg {
-        if (r) return Answer{"reply " + std::to_string(*r)};
-        return Answer{std::string(to_string(r.error().code()))};
+  return behaviors::receive<AskerMsg>(
+      [out](ActorContext<AskerMsg>& ctx, AskerMsg& m) -> Behavior<AskerMsg> {
+        if (auto* go = std::get_if<Go>(&m)) {
+          ctx.ask<int>(go->target, ping(go->n), 100ms, [](Result<int> r) -> AskerMsg {
+            if (r) return Answer{"reply " + std::to_string(*r)};
+            return Answer{std::string(to_string(r.error().code()))};
+          });
+        } else {
+          out.tell(std::get<Answer>(m).text);
+        }
+        return behaviors::same();
       });
-    } else {
-      out.tell(std::get<Answer>(m).text);
-    }
-    return behaviors::same();
-  });
 }
 
 TEST(Ask, FromInsideAnActorDeliversTheMappedResultAsAMessage) {
@@ -188,7 +190,8 @@ TEST(Ask, PipeToSelfAfterTheActorStoppedIsADeadLetter) {
   TestKit kit;
   auto probe = kit.probe<std::string>();
   Promise<int> pending;
-  auto a = kit.system().spawn(behaviors::setup<PipeMsg>([f = pending.future()](ActorContext<PipeMsg>& ctx) {
+  auto a = kit.system().spawn(behaviors::setup<PipeMsg>([f = pending.future()](
+                                                            ActorContext<PipeMsg>& ctx) {
     ctx.pipe_to_self(f, [](const Result<int>&) -> PipeMsg { return std::string("late"); });
     return behaviors::receive<PipeMsg>(
         [](ActorContext<PipeMsg>&, PipeMsg&) -> Behavior<PipeMsg> { return behaviors::stopped(); });
@@ -212,9 +215,11 @@ TEST(Ask, MessageAdapterConvertsOnTheOwnersThread) {
   auto probe = kit.probe<int>();
   auto refs = kit.probe<ActorRef<int>>();
   auto owner = kit.system().spawn(behaviors::receive<AdapterOwnerMsg>(
-      [out = probe.ref()](ActorContext<AdapterOwnerMsg>& ctx, AdapterOwnerMsg& m) -> Behavior<AdapterOwnerMsg> {
+      [out = probe.ref()](ActorContext<AdapterOwnerMsg>& ctx,
+                          AdapterOwnerMsg& m) -> Behavior<AdapterOwnerMsg> {
         if (auto* give = std::get_if<ActorRef<ActorRef<int>>>(&m)) {
-          give->tell(ctx.message_adapter<int>([](int&& n) -> AdapterOwnerMsg { return Wrapped{n * 10}; }));
+          give->tell(
+              ctx.message_adapter<int>([](int&& n) -> AdapterOwnerMsg { return Wrapped{n * 10}; }));
         } else {
           out.tell(std::get<Wrapped>(m).n);
         }

@@ -39,17 +39,17 @@ TEST(Behavior, BecomeReplacesTheHandlerAndSameKeepsIt) {
 TEST(Behavior, BecomeWithSetupRunsTheFactoryAtOnce) {
   TestKit kit;
   auto probe = kit.probe<std::string>();
-  auto a = kit.system().spawn(behaviors::receive<int>([out = probe.ref()](ActorContext<int>&,
-                                                                         int&) -> Behavior<int> {
-    out.tell("first");
-    return behaviors::setup<int>([out](ActorContext<int>&) {
-      out.tell("setup");
-      return behaviors::receive<int>([out](ActorContext<int>&, int&) -> Behavior<int> {
-        out.tell("second");
-        return behaviors::same();
-      });
-    });
-  }));
+  auto a = kit.system().spawn(
+      behaviors::receive<int>([out = probe.ref()](ActorContext<int>&, int&) -> Behavior<int> {
+        out.tell("first");
+        return behaviors::setup<int>([out](ActorContext<int>&) {
+          out.tell("setup");
+          return behaviors::receive<int>([out](ActorContext<int>&, int&) -> Behavior<int> {
+            out.tell("second");
+            return behaviors::same();
+          });
+        });
+      }));
   a.tell(1);
   kit.run();
   EXPECT_EQ(probe.expect_msg(), "first");
@@ -86,8 +86,8 @@ TEST(Behavior, StoppedStopsTheActorAndRunsPostStop) {
 TEST(Behavior, UnhandledMessagesAreCountedAndTheActorGoesOn) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(behaviors::receive<int>(
-      [out = probe.ref()](ActorContext<int>&, int& n) -> Behavior<int> {
+  auto a = kit.system().spawn(
+      behaviors::receive<int>([out = probe.ref()](ActorContext<int>&, int& n) -> Behavior<int> {
         if (n % 2 == 1) return behaviors::unhandled();
         out.tell(n);
         return behaviors::same();
@@ -104,19 +104,21 @@ TEST(Behavior, SetupRunsAtStartBeforeAnyMessageAndPreStartFollows) {
   TestKit kit;
   auto probe = kit.probe<std::string>();
   auto setups = std::make_shared<int>(0);
-  auto a = kit.system().spawn(behaviors::setup<int>([setups, out = probe.ref()](ActorContext<int>& ctx) {
-    ++*setups;
-    out.tell("setup " + std::string(ctx.name()));
-    return behaviors::receive<int>(
-        [out](ActorContext<int>&, int& n) -> Behavior<int> {
-          out.tell("msg " + std::to_string(n));
-          return behaviors::same();
-        },
-        [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
-          if (std::holds_alternative<PreStart>(s)) out.tell("pre-start");
-          return behaviors::same();
-        });
-  }), "setup-actor");
+  auto a =
+      kit.system().spawn(behaviors::setup<int>([setups, out = probe.ref()](ActorContext<int>& ctx) {
+                           ++*setups;
+                           out.tell("setup " + std::string(ctx.name()));
+                           return behaviors::receive<int>(
+                               [out](ActorContext<int>&, int& n) -> Behavior<int> {
+                                 out.tell("msg " + std::to_string(n));
+                                 return behaviors::same();
+                               },
+                               [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
+                                 if (std::holds_alternative<PreStart>(s)) out.tell("pre-start");
+                                 return behaviors::same();
+                               });
+                         }),
+                         "setup-actor");
   EXPECT_EQ(*setups, 0);  // nothing runs before the deterministic system is run
   kit.run();
   EXPECT_EQ(*setups, 1);
@@ -130,8 +132,8 @@ TEST(Behavior, SetupRunsAtStartBeforeAnyMessageAndPreStartFollows) {
 TEST(Behavior, SetupReturningStoppedStopsAtOnce) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(
-      behaviors::setup<int>([](ActorContext<int>&) -> Behavior<int> { return behaviors::stopped(); }));
+  auto a = kit.system().spawn(behaviors::setup<int>(
+      [](ActorContext<int>&) -> Behavior<int> { return behaviors::stopped(); }));
   probe.watch(a);
   probe.expect_terminated(a);
 }
@@ -292,15 +294,14 @@ TEST(Stash, UnstashedMessagesComeBeforeMessagesAlreadyInTheMailbox) {
 TEST(Stash, FullStashFailsWithMailboxFull) {
   TestKit kit;
   auto probe = kit.probe<std::string>();
-  auto a = kit.system().spawn(behaviors::receive<int>(
-      [out = probe.ref()](ActorContext<int>& ctx, int& n) -> Behavior<int> {
-        auto stash = ctx.stash();
-        stash.set_capacity(2);
-        auto r = stash.stash(n);
-        out.tell(r ? "ok " + std::to_string(stash.size())
-                   : std::string(to_string(r.error().code())));
-        return behaviors::same();
-      }));
+  auto a = kit.system().spawn(behaviors::receive<int>([out = probe.ref()](ActorContext<int>& ctx,
+                                                                          int& n) -> Behavior<int> {
+    auto stash = ctx.stash();
+    stash.set_capacity(2);
+    auto r = stash.stash(n);
+    out.tell(r ? "ok " + std::to_string(stash.size()) : std::string(to_string(r.error().code())));
+    return behaviors::same();
+  }));
   for (int n = 1; n <= 3; ++n) a.tell(n);
   EXPECT_EQ(probe.expect_msg(), "ok 1");
   EXPECT_EQ(probe.expect_msg(), "ok 2");
@@ -310,11 +311,12 @@ TEST(Stash, FullStashFailsWithMailboxFull) {
 TEST(Stash, StashedMessagesOfAStoppingActorAreDeadLetters) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(behaviors::receive<int>([](ActorContext<int>& ctx, int& n) -> Behavior<int> {
-    if (n < 0) return behaviors::stopped();
-    (void)ctx.stash().stash(n);
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(
+      behaviors::receive<int>([](ActorContext<int>& ctx, int& n) -> Behavior<int> {
+        if (n < 0) return behaviors::stopped();
+        (void)ctx.stash().stash(n);
+        return behaviors::same();
+      }));
   probe.watch(a);
   kit.run();
   const auto before = kit.system().stats().dead_letters;

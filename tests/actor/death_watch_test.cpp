@@ -97,7 +97,8 @@ TEST(DeathWatch, WatchingSelfIsIgnored) {
   auto probe = kit.probe<int>();
   auto a = kit.system().spawn(behaviors::setup<int>([](ActorContext<int>& ctx) {
     ctx.watch(ctx.self());
-    return behaviors::receive<int>([](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::stopped(); });
+    return behaviors::receive<int>(
+        [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::stopped(); });
   }));
   probe.watch(a);
   a.tell(1);
@@ -122,8 +123,8 @@ TEST(DeadLetters, SendsToAStoppedActorAreCounted) {
 TEST(DeadLetters, MessagesQueuedBehindAStopBecomeDeadLetters) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(
-      behaviors::receive<int>([](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::stopped(); }));
+  auto a = kit.system().spawn(behaviors::receive<int>(
+      [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::stopped(); }));
   probe.watch(a);
   kit.run();
   const auto before = kit.system().stats();

@@ -25,18 +25,20 @@ Trace run_scenario(std::uint64_t seed) {
   auto peers = std::make_shared<std::vector<ActorRef<Hop>>>();
   constexpr int kActors = 5;
   for (int i = 0; i < kActors; ++i) {
-    peers->push_back(kit.system().spawn(behaviors::setup<Hop>([i, trace, peers](ActorContext<Hop>&) {
-      auto rng = std::make_shared<std::minstd_rand>(1000 + i);
-      return behaviors::receive<Hop>([i, trace, peers, rng](ActorContext<Hop>&, Hop& h) -> Behavior<Hop> {
-        trace->emplace_back(i, h.from);
-        if (h.ttl > 0) {
-          for (int k = 0; k < 2; ++k) {
-            (*peers)[(*rng)() % peers->size()].tell(Hop{i, h.ttl - 1});
-          }
-        }
-        return behaviors::same();
-      });
-    })));
+    peers->push_back(
+        kit.system().spawn(behaviors::setup<Hop>([i, trace, peers](ActorContext<Hop>&) {
+          auto rng = std::make_shared<std::minstd_rand>(1000 + i);
+          return behaviors::receive<Hop>(
+              [i, trace, peers, rng](ActorContext<Hop>&, Hop& h) -> Behavior<Hop> {
+                trace->emplace_back(i, h.from);
+                if (h.ttl > 0) {
+                  for (int k = 0; k < 2; ++k) {
+                    (*peers)[(*rng)() % peers->size()].tell(Hop{i, h.ttl - 1});
+                  }
+                }
+                return behaviors::same();
+              });
+        })));
   }
   for (int i = 0; i < kActors; ++i) (*peers)[i].tell(Hop{-1, 6});
   kit.run();

@@ -81,9 +81,12 @@ INSTANTIATE_TEST_SUITE_P(
                       PolicyCase{OverflowPolicy::fail, {1, 1, 1, 0, 0}, {1, 2, 3}}),
     [](const auto& info) {
       switch (info.param.policy) {
-        case OverflowPolicy::drop_newest: return std::string("drop_newest");
-        case OverflowPolicy::drop_oldest: return std::string("drop_oldest");
-        case OverflowPolicy::fail: return std::string("fail");
+        case OverflowPolicy::drop_newest:
+          return std::string("drop_newest");
+        case OverflowPolicy::drop_oldest:
+          return std::string("drop_oldest");
+        case OverflowPolicy::fail:
+          return std::string("fail");
       }
       return std::string("unknown");
     });
@@ -91,9 +94,11 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Mailbox, BoundedMailboxOfAStoppedActorTurnsQueuedMessagesIntoDeadLetters) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(
-      behaviors::receive<int>([](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::stopped(); }),
-      "stops", SpawnOptions{MailboxConfig::bounded(4, OverflowPolicy::fail)});
+  auto a =
+      kit.system().spawn(behaviors::receive<int>([](ActorContext<int>&, int&) -> Behavior<int> {
+                           return behaviors::stopped();
+                         }),
+                         "stops", SpawnOptions{MailboxConfig::bounded(4, OverflowPolicy::fail)});
   probe.watch(a);
   kit.run();
   const auto before = kit.system().stats();
@@ -127,7 +132,8 @@ TEST(Mailbox, BoundedMailboxUnderThreadsNeverExceedsItsCapacity) {
     }
     const auto s = system.stats();
     if (forwarded + s.mailbox_dropped == kSent + 1u) break;
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << forwarded << " + " << s.mailbox_dropped;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << forwarded << " + " << s.mailbox_dropped;
   }
   SUCCEED();
 }

@@ -31,9 +31,11 @@ TEST(Readme, ExampleAnswersTwo) {
   ActorSystem system;
   auto c = system.spawn(behaviors::supervise(counter(), SupervisorStrategy::restart()), "counter");
   c.tell(Add{2});
-  auto total = system.ask<int>(c, [](ActorRef<int> r) { return CounterMsg{Get{r}}; },
-                               std::chrono::seconds(1))
-                   .get();
+  auto total =
+      system
+          .ask<int>(
+              c, [](ActorRef<int> r) { return CounterMsg{Get{r}}; }, std::chrono::seconds(1))
+          .get();
   ASSERT_TRUE(total.has_value()) << total.error().describe();
   EXPECT_EQ(*total, 2);
 }

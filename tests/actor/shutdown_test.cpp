@@ -89,7 +89,8 @@ TEST(Shutdown, RefsThatOutliveTheSystemTurnSendsIntoDeadLetters) {
     kept = system.spawn(behaviors::ignore<int>());
     testkit::TestProbe<ActorRef<int>> probe(system);
     auto owner = system.spawn(behaviors::receive<ActorRef<ActorRef<int>>>(
-        [](ActorContext<ActorRef<ActorRef<int>>>& ctx, ActorRef<ActorRef<int>>& to) -> Behavior<ActorRef<ActorRef<int>>> {
+        [](ActorContext<ActorRef<ActorRef<int>>>& ctx,
+           ActorRef<ActorRef<int>>& to) -> Behavior<ActorRef<ActorRef<int>>> {
           to.tell(ctx.message_adapter<int>([](int&&) { return ActorRef<ActorRef<int>>(); }));
           return behaviors::same();
         }));
@@ -109,7 +110,8 @@ TEST(Shutdown, PendingAsksCompleteWhenTheSystemTerminates) {
     ActorRef<int> reply_to;
   };
   auto silent = system.spawn(behaviors::ignore<Req>());
-  auto f = system.ask<int>(silent, [](ActorRef<int> r) { return Req{r}; }, 1h);
+  auto f = system.ask<int>(
+      silent, [](ActorRef<int> r) { return Req{r}; }, 1h);
   system.terminate();
   auto r = f.wait_for(10s);
   ASSERT_TRUE(r.has_value());

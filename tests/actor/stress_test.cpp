@@ -32,8 +32,10 @@ constexpr std::uint64_t kTotal = std::uint64_t{kThreads} * kPerThread * (kTtl + 
 struct Shared {
   // Row r belongs to actor r alone (its own thread of execution), so rows need no locks; the
   // test reads them after `handled` reaches kTotal (acquire), which orders every write before.
-  std::vector<std::vector<std::uint32_t>> expected{kActors, std::vector<std::uint32_t>(kSenders, 0)};
-  std::vector<std::vector<std::uint32_t>> sent_by_actor{kActors, std::vector<std::uint32_t>(kActors, 0)};
+  std::vector<std::vector<std::uint32_t>> expected{kActors,
+                                                   std::vector<std::uint32_t>(kSenders, 0)};
+  std::vector<std::vector<std::uint32_t>> sent_by_actor{kActors,
+                                                        std::vector<std::uint32_t>(kActors, 0)};
   std::vector<ActorRef<Seq>> actors;
   std::atomic<std::uint64_t> out_of_order{0};
   std::atomic<std::uint64_t> handled{0};
@@ -44,20 +46,21 @@ struct Shared {
 Behavior<Seq> node(std::uint32_t self, Shared* shared) {
   return behaviors::setup<Seq>([self, shared](ActorContext<Seq>&) {
     auto rng = std::make_shared<std::minstd_rand>(self + 1);
-    return behaviors::receive<Seq>([self, shared, rng](ActorContext<Seq>&, Seq& m) -> Behavior<Seq> {
-      auto& want = shared->expected[self][m.sender];
-      if (m.seq != want) shared->out_of_order.fetch_add(1, std::memory_order_relaxed);
-      want = m.seq + 1;
-      if (m.ttl > 0) {
-        const auto to = static_cast<std::uint32_t>((*rng)() % kActors);
-        shared->actors[to].tell(Seq{self, shared->sent_by_actor[self][to]++, m.ttl - 1});
-      }
-      if (shared->handled.fetch_add(1, std::memory_order_acq_rel) + 1 == kTotal) {
-        std::lock_guard lock(shared->mutex);
-        shared->done.notify_all();
-      }
-      return behaviors::same();
-    });
+    return behaviors::receive<Seq>(
+        [self, shared, rng](ActorContext<Seq>&, Seq& m) -> Behavior<Seq> {
+          auto& want = shared->expected[self][m.sender];
+          if (m.seq != want) shared->out_of_order.fetch_add(1, std::memory_order_relaxed);
+          want = m.seq + 1;
+          if (m.ttl > 0) {
+            const auto to = static_cast<std::uint32_t>((*rng)() % kActors);
+            shared->actors[to].tell(Seq{self, shared->sent_by_actor[self][to]++, m.ttl - 1});
+          }
+          if (shared->handled.fetch_add(1, std::memory_order_acq_rel) + 1 == kTotal) {
+            std::lock_guard lock(shared->mutex);
+            shared->done.notify_all();
+          }
+          return behaviors::same();
+        });
   });
 }
 
@@ -65,9 +68,11 @@ TEST(Stress, NoLossNoDuplicatesPerSenderFifo) {
   auto shared = std::make_unique<Shared>();
   ActorSystem system(ActorSystemConfig{.workers = 2});
   shared->actors.reserve(kActors);
-  for (std::uint32_t i = 0; i < kActors; ++i) shared->actors.push_back(system.spawn(node(i, shared.get())));
+  for (std::uint32_t i = 0; i < kActors; ++i)
+    shared->actors.push_back(system.spawn(node(i, shared.get())));
 
-  std::vector<std::vector<std::uint32_t>> sent_by_thread(kThreads, std::vector<std::uint32_t>(kActors, 0));
+  std::vector<std::vector<std::uint32_t>> sent_by_thread(kThreads,
+                                                         std::vector<std::uint32_t>(kActors, 0));
   std::vector<std::thread> threads;
   for (std::uint32_t t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -82,9 +87,10 @@ TEST(Stress, NoLossNoDuplicatesPerSenderFifo) {
   for (auto& t : threads) t.join();
   {
     std::unique_lock lock(shared->mutex);
-    ASSERT_TRUE(shared->done.wait_for(lock, std::chrono::seconds(120), [&] {
-      return shared->handled.load(std::memory_order_acquire) >= kTotal;
-    })) << shared->handled.load() << " of " << kTotal;
+    ASSERT_TRUE(shared->done.wait_for(
+        lock, std::chrono::seconds(120),
+        [&] { return shared->handled.load(std::memory_order_acquire) >= kTotal; }))
+        << shared->handled.load() << " of " << kTotal;
   }
   EXPECT_EQ(shared->handled.load(std::memory_order_acquire), kTotal);
   EXPECT_EQ(shared->out_of_order.load(), 0u);

@@ -42,7 +42,8 @@ Behavior<Msg> counter(Log log) {
         [total](ActorContext<Msg>&, Msg& m) -> Behavior<Msg> {
           if (auto* a = std::get_if<Add>(&m)) *total += a->n;
           if (std::holds_alternative<Throw>(m)) throw std::runtime_error("thrown on purpose");
-          if (auto* f = std::get_if<Fail>(&m)) return behaviors::failed(Error(f->code, "failed on purpose"));
+          if (auto* f = std::get_if<Fail>(&m))
+            return behaviors::failed(Error(f->code, "failed on purpose"));
           if (auto* g = std::get_if<Get>(&m)) g->reply_to.tell(*total);
           return behaviors::same();
         },
@@ -59,32 +60,36 @@ TEST(Supervision, DefaultIsStopAndTheParentSeesChildFailedOthersTerminated) {
   auto parent_saw = kit.probe<std::string>();
   auto log = std::make_shared<std::vector<std::string>>();
   auto child = std::make_shared<ActorRef<Msg>>();
-  auto parent = kit.system().spawn(behaviors::setup<int>([&, out = parent_saw.ref()](ActorContext<int>& ctx) {
-    *child = ctx.spawn(counter(log), "child");
-    ctx.watch(*child);
-    return behaviors::receive<int>(
-        [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
-        [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
-          if (auto* f = std::get_if<ChildFailed>(&s)) {
-            out.tell("child-failed " + std::string(to_string(f->error.code())) + " " + f->ref.name());
-          }
-          if (std::holds_alternative<Terminated>(s)) out.tell("terminated");
-          return behaviors::same();
-        });
-  }), "parent");
+  auto parent = kit.system().spawn(
+      behaviors::setup<int>([&, out = parent_saw.ref()](ActorContext<int>& ctx) {
+        *child = ctx.spawn(counter(log), "child");
+        ctx.watch(*child);
+        return behaviors::receive<int>(
+            [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
+            [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
+              if (auto* f = std::get_if<ChildFailed>(&s)) {
+                out.tell("child-failed " + std::string(to_string(f->error.code())) + " " +
+                         f->ref.name());
+              }
+              if (std::holds_alternative<Terminated>(s)) out.tell("terminated");
+              return behaviors::same();
+            });
+      }),
+      "parent");
   kit.run();
   // A non-parent watcher gets Terminated, not ChildFailed.
   auto other = kit.probe<std::string>();
-  auto other_actor = kit.system().spawn(behaviors::setup<int>([c = *child, out = other.ref()](ActorContext<int>& ctx) {
-    ctx.watch(c);
-    return behaviors::receive<int>(
-        [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
-        [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
-          if (std::holds_alternative<ChildFailed>(s)) out.tell("child-failed");
-          if (std::holds_alternative<Terminated>(s)) out.tell("terminated");
-          return behaviors::same();
-        });
-  }));
+  auto other_actor = kit.system().spawn(
+      behaviors::setup<int>([c = *child, out = other.ref()](ActorContext<int>& ctx) {
+        ctx.watch(c);
+        return behaviors::receive<int>(
+            [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
+            [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
+              if (std::holds_alternative<ChildFailed>(s)) out.tell("child-failed");
+              if (std::holds_alternative<Terminated>(s)) out.tell("terminated");
+              return behaviors::same();
+            });
+      }));
   kit.run();
   child->tell(Throw{});
   EXPECT_EQ(parent_saw.expect_msg(), "child-failed actor_failed child");
@@ -144,26 +149,29 @@ TEST_P(FailureKind, RestartResetsStateRunsSetupAgainAndKeepsQueuedMessages) {
   EXPECT_EQ(kit.system().stats().restarts, 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(ThrowOrFailed, FailureKind, ::testing::Values(Msg{Throw{}}, Msg{Fail{Errc::io}}));
+INSTANTIATE_TEST_SUITE_P(ThrowOrFailed, FailureKind,
+                         ::testing::Values(Msg{Throw{}}, Msg{Fail{Errc::io}}));
 
 TEST(Supervision, RestartStopsChildrenFirst) {
   TestKit kit;
   auto log = std::make_shared<std::vector<std::string>>();
   auto parent = kit.system().spawn(
-      behaviors::supervise(behaviors::setup<int>([log](ActorContext<int>& ctx) {
-                             log->push_back("parent setup");
-                             ctx.spawn(behaviors::receive<int>(
-                                           [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
-                                           [log](ActorContext<int>&, const Signal& s) -> Behavior<int> {
-                                             if (std::holds_alternative<PostStop>(s)) log->push_back("kid post-stop");
-                                             return behaviors::same();
-                                           }),
-                                       "kid");
-                             return behaviors::receive<int>([](ActorContext<int>&, int&) -> Behavior<int> {
-                               throw std::runtime_error("parent fails");
-                             });
-                           }),
-                           SupervisorStrategy::restart()),
+      behaviors::supervise(
+          behaviors::setup<int>([log](ActorContext<int>& ctx) {
+            log->push_back("parent setup");
+            ctx.spawn(
+                behaviors::receive<int>(
+                    [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
+                    [log](ActorContext<int>&, const Signal& s) -> Behavior<int> {
+                      if (std::holds_alternative<PostStop>(s)) log->push_back("kid post-stop");
+                      return behaviors::same();
+                    }),
+                "kid");
+            return behaviors::receive<int>([](ActorContext<int>&, int&) -> Behavior<int> {
+              throw std::runtime_error("parent fails");
+            });
+          }),
+          SupervisorStrategy::restart()),
       "parent");
   kit.run();
   parent.tell(1);
@@ -191,8 +199,9 @@ TEST(Supervision, RestartLimitStopsTheActorAfterNRestartsWithinTheWindow) {
 
 TEST(Supervision, RestartsOutsideTheWindowDoNotCount) {
   TestKit kit;
-  auto c = kit.system().spawn(behaviors::supervise(
-      counter(std::make_shared<std::vector<std::string>>()), SupervisorStrategy::restart().with_limit(2, 1s)));
+  auto c =
+      kit.system().spawn(behaviors::supervise(counter(std::make_shared<std::vector<std::string>>()),
+                                              SupervisorStrategy::restart().with_limit(2, 1s)));
   for (int i = 0; i < 5; ++i) {
     c.tell(Throw{});
     kit.run();
@@ -206,8 +215,8 @@ TEST(Supervision, BackoffDelaysTheRestartAndKeepsMessagesSentMeanwhile) {
   TestKit kit;
   auto probe = kit.probe<int>();
   auto log = std::make_shared<std::vector<std::string>>();
-  auto c = kit.system().spawn(behaviors::supervise(
-      counter(log), SupervisorStrategy::restart_with_backoff(100ms, 1s, 0.0)));
+  auto c = kit.system().spawn(
+      behaviors::supervise(counter(log), SupervisorStrategy::restart_with_backoff(100ms, 1s, 0.0)));
   c.tell(Add{5});
   c.tell(Throw{});
   kit.run();
@@ -233,9 +242,9 @@ TEST(Supervision, BackoffDelaysTheRestartAndKeepsMessagesSentMeanwhile) {
 TEST(Supervision, StopDuringBackoffStopsAtOnce) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto c = kit.system().spawn(behaviors::supervise(
-      counter(std::make_shared<std::vector<std::string>>()),
-      SupervisorStrategy::restart_with_backoff(1s, 1s, 0.0)));
+  auto c = kit.system().spawn(
+      behaviors::supervise(counter(std::make_shared<std::vector<std::string>>()),
+                           SupervisorStrategy::restart_with_backoff(1s, 1s, 0.0)));
   probe.watch(c);
   c.tell(Throw{});
   c.tell(Add{1});
@@ -252,22 +261,27 @@ TEST(Supervision, EscalateFailsTheParentWithTheChildsError) {
   auto saw = kit.probe<std::string>();
   auto child = std::make_shared<ActorRef<Msg>>();
   auto middle = std::make_shared<ActorRef<int>>();
-  kit.system().spawn(behaviors::setup<int>([&, out = saw.ref()](ActorContext<int>& top) {
-    *middle = top.spawn(behaviors::setup<int>([&](ActorContext<int>& ctx) {
-                          *child = ctx.spawn(behaviors::supervise(counter(std::make_shared<std::vector<std::string>>()),
-                                                                  SupervisorStrategy::escalate()),
-                                             "child");
-                          return behaviors::ignore<int>();
-                        }),
-                        "middle");
-    top.watch(*middle);
-    return behaviors::receive<int>(
-        [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
-        [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
-          if (auto* f = std::get_if<ChildFailed>(&s)) out.tell(f->ref.name() + ": " + f->error.message());
-          return behaviors::same();
-        });
-  }), "top");
+  kit.system().spawn(
+      behaviors::setup<int>([&, out = saw.ref()](ActorContext<int>& top) {
+        *middle = top.spawn(
+            behaviors::setup<int>([&](ActorContext<int>& ctx) {
+              *child = ctx.spawn(
+                  behaviors::supervise(counter(std::make_shared<std::vector<std::string>>()),
+                                       SupervisorStrategy::escalate()),
+                  "child");
+              return behaviors::ignore<int>();
+            }),
+            "middle");
+        top.watch(*middle);
+        return behaviors::receive<int>(
+            [](ActorContext<int>&, int&) -> Behavior<int> { return behaviors::same(); },
+            [out](ActorContext<int>&, const Signal& s) -> Behavior<int> {
+              if (auto* f = std::get_if<ChildFailed>(&s))
+                out.tell(f->ref.name() + ": " + f->error.message());
+              return behaviors::same();
+            });
+      }),
+      "top");
   kit.run();
   child->tell(Fail{Errc::io});
   auto m = saw.expect_msg();
@@ -332,15 +346,15 @@ TEST(Supervision, ExceptionsInPostStopAndPreRestartDoNotCrash) {
     }
     return behaviors::same();
   };
-  auto a = kit.system().spawn(behaviors::supervise(
-      behaviors::receive<int>(
-          [](ActorContext<int>&, int& n) -> Behavior<int> {
-            if (n == 0) throw std::runtime_error("fail");
-            if (n < 0) return behaviors::stopped();
-            return behaviors::same();
-          },
-          throwing),
-      SupervisorStrategy::restart()));
+  auto a =
+      kit.system().spawn(behaviors::supervise(behaviors::receive<int>(
+                                                  [](ActorContext<int>&, int& n) -> Behavior<int> {
+                                                    if (n == 0) throw std::runtime_error("fail");
+                                                    if (n < 0) return behaviors::stopped();
+                                                    return behaviors::same();
+                                                  },
+                                                  throwing),
+                                              SupervisorStrategy::restart()));
   probe.watch(a);
   a.tell(0);  // PreRestart throws; the restart still happens
   kit.run();

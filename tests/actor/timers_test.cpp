@@ -47,11 +47,13 @@ TEST(Timers, SingleTimerFiresAtItsDeadlineNotBeforeAndOnlyOnce) {
   TestKit kit;
   auto probe = kit.probe<int>();
   auto active = std::make_shared<std::vector<bool>>();
-  auto a = kit.system().spawn(timed(probe.ref(), [active](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    if (what == "start") ctx.timers().start_single_timer("t", Tick{1}, 100ms);
-    active->push_back(ctx.timers().is_active("t"));
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(
+      timed(probe.ref(),
+            [active](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+              if (what == "start") ctx.timers().start_single_timer("t", Tick{1}, 100ms);
+              active->push_back(ctx.timers().is_active("t"));
+              return behaviors::same();
+            }));
   a.tell(Command{"start"});
   kit.run();
   EXPECT_EQ(*active, (std::vector<bool>{true}));
@@ -70,14 +72,16 @@ TEST(Timers, PeriodicTimerFiresEveryIntervalUntilCancelled) {
   TestKit kit;
   auto probe = kit.probe<int>();
   auto active = std::make_shared<std::vector<bool>>();
-  auto a = kit.system().spawn(timed(probe.ref(), [active](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    if (what == "start") ctx.timers().start_periodic_timer("p", Tick{7}, 10ms);
-    if (what == "cancel") {
-      EXPECT_TRUE(ctx.timers().cancel("p"));
-    }
-    active->push_back(ctx.timers().is_active("p"));
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(
+      timed(probe.ref(),
+            [active](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+              if (what == "start") ctx.timers().start_periodic_timer("p", Tick{7}, 10ms);
+              if (what == "cancel") {
+                EXPECT_TRUE(ctx.timers().cancel("p"));
+              }
+              active->push_back(ctx.timers().is_active("p"));
+              return behaviors::same();
+            }));
   a.tell(Command{"start"});
   kit.run();
   kit.advance(9ms);
@@ -103,14 +107,17 @@ TEST(Timers, CancelPreventsDeliveryEvenWhenAlreadyDue) {
   auto probe = kit.probe<int>();
   auto cancelled = std::make_shared<bool>(false);
   ManualClock* clock = &kit.clock();
-  auto a = kit.system().spawn(timed(probe.ref(), [clock, cancelled](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    if (what == "start") ctx.timers().start_single_timer("t", Tick{1}, 10ms);
-    if (what == "race") {
-      clock->advance(10ms);  // the timer fires now: its message is already on the way
-      *cancelled = ctx.timers().cancel("t");
-    }
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(
+      timed(probe.ref(),
+            [clock, cancelled](ActorContext<TimerMsg>& ctx,
+                               const std::string& what) -> Behavior<TimerMsg> {
+              if (what == "start") ctx.timers().start_single_timer("t", Tick{1}, 10ms);
+              if (what == "race") {
+                clock->advance(10ms);  // the timer fires now: its message is already on the way
+                *cancelled = ctx.timers().cancel("t");
+              }
+              return behaviors::same();
+            }));
   a.tell(Command{"start"});
   kit.run();
   a.tell(Command{"race"});
@@ -123,10 +130,11 @@ TEST(Timers, CancelPreventsDeliveryEvenWhenAlreadyDue) {
 TEST(Timers, StartingAnActiveKeyReplacesTheTimer) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(timed(probe.ref(), [](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    ctx.timers().start_single_timer("t", Tick{what == "first" ? 1 : 2}, 100ms);
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(timed(
+      probe.ref(), [](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+        ctx.timers().start_single_timer("t", Tick{what == "first" ? 1 : 2}, 100ms);
+        return behaviors::same();
+      }));
   a.tell(Command{"first"});
   kit.run();
   kit.advance(50ms);
@@ -146,14 +154,16 @@ TEST(Timers, ReplacingAKeyWhoseTimerIsAlreadyDueDropsTheOldMessage) {
   TestKit kit;
   auto probe = kit.probe<int>();
   ManualClock* clock = &kit.clock();
-  auto a = kit.system().spawn(timed(probe.ref(), [clock](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    if (what == "start") ctx.timers().start_single_timer("t", Tick{1}, 10ms);
-    if (what == "replace") {
-      clock->advance(10ms);
-      ctx.timers().start_single_timer("t", Tick{2}, 10ms);
-    }
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(
+      timed(probe.ref(),
+            [clock](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+              if (what == "start") ctx.timers().start_single_timer("t", Tick{1}, 10ms);
+              if (what == "replace") {
+                clock->advance(10ms);
+                ctx.timers().start_single_timer("t", Tick{2}, 10ms);
+              }
+              return behaviors::same();
+            }));
   a.tell(Command{"start"});
   kit.run();
   a.tell(Command{"replace"});
@@ -166,18 +176,19 @@ TEST(Timers, ReplacingAKeyWhoseTimerIsAlreadyDueDropsTheOldMessage) {
 TEST(Timers, CancelAllStopsEveryTimer) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(timed(probe.ref(), [](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    if (what == "start") {
-      ctx.timers().start_single_timer("a", Tick{1}, 10ms);
-      ctx.timers().start_periodic_timer("b", Tick{2}, 10ms);
-    } else {
-      ctx.timers().cancel_all();
-      EXPECT_FALSE(ctx.timers().is_active("a"));
-      EXPECT_FALSE(ctx.timers().is_active("b"));
-      EXPECT_FALSE(ctx.timers().cancel("a"));
-    }
-    return behaviors::same();
-  }));
+  auto a = kit.system().spawn(timed(
+      probe.ref(), [](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+        if (what == "start") {
+          ctx.timers().start_single_timer("a", Tick{1}, 10ms);
+          ctx.timers().start_periodic_timer("b", Tick{2}, 10ms);
+        } else {
+          ctx.timers().cancel_all();
+          EXPECT_FALSE(ctx.timers().is_active("a"));
+          EXPECT_FALSE(ctx.timers().is_active("b"));
+          EXPECT_FALSE(ctx.timers().cancel("a"));
+        }
+        return behaviors::same();
+      }));
   a.tell(Command{"start"});
   a.tell(Command{"cancel"});
   kit.run();
@@ -190,15 +201,17 @@ TEST(Timers, StoppingTheActorCancelsItsTimersWithoutDeadLetters) {
   auto probe = kit.probe<int>();
   ManualClock* clock = &kit.clock();
   auto make = [&] {
-    return kit.system().spawn(timed(probe.ref(), [clock](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-      if (what == "start") {
-        ctx.timers().start_periodic_timer("p", Tick{1}, 10ms);
-        ctx.timers().start_single_timer("s", Tick{2}, 10ms);
-        return behaviors::same();
-      }
-      if (what == "due-then-stop") clock->advance(10ms);  // both fire as the actor stops
-      return behaviors::stopped();
-    }));
+    return kit.system().spawn(
+        timed(probe.ref(),
+              [clock](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+                if (what == "start") {
+                  ctx.timers().start_periodic_timer("p", Tick{1}, 10ms);
+                  ctx.timers().start_single_timer("s", Tick{2}, 10ms);
+                  return behaviors::same();
+                }
+                if (what == "due-then-stop") clock->advance(10ms);  // both fire as the actor stops
+                return behaviors::stopped();
+              }));
   };
   auto a = make();
   auto b = make();
@@ -220,11 +233,14 @@ TEST(Timers, StoppingTheActorCancelsItsTimersWithoutDeadLetters) {
 TEST(Timers, RestartCancelsTimers) {
   TestKit kit;
   auto probe = kit.probe<int>();
-  auto a = kit.system().spawn(behaviors::supervise(timed(probe.ref(), [](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
-    if (what == "start") ctx.timers().start_periodic_timer("p", Tick{1}, 10ms);
-    if (what == "fail") return behaviors::failed(Error(Errc::internal, "boom"));
-    return behaviors::same();
-  }), SupervisorStrategy::restart()));
+  auto a = kit.system().spawn(behaviors::supervise(
+      timed(probe.ref(),
+            [](ActorContext<TimerMsg>& ctx, const std::string& what) -> Behavior<TimerMsg> {
+              if (what == "start") ctx.timers().start_periodic_timer("p", Tick{1}, 10ms);
+              if (what == "fail") return behaviors::failed(Error(Errc::internal, "boom"));
+              return behaviors::same();
+            }),
+      SupervisorStrategy::restart()));
   a.tell(Command{"start"});
   kit.run();
   kit.advance(10ms);

@@ -33,16 +33,17 @@ namespace rc {
 template <class T>
 struct Arbitrary<std::optional<T>> {
   static Gen<std::optional<T>> arbitrary() {
-    return gen::oneOf(gen::just(std::optional<T>()),
-                      gen::map(gen::arbitrary<T>(), [](T v) { return std::optional<T>(std::move(v)); }));
+    return gen::oneOf(gen::just(std::optional<T>()), gen::map(gen::arbitrary<T>(), [](T v) {
+                        return std::optional<T>(std::move(v));
+                      }));
   }
 };
 
 template <class... Ts>
 struct Arbitrary<std::variant<Ts...>> {
   static Gen<std::variant<Ts...>> arbitrary() {
-    return gen::oneOf(gen::map(gen::arbitrary<Ts>(),
-                               [](Ts v) { return std::variant<Ts...>(std::move(v)); })...);
+    return gen::oneOf(
+        gen::map(gen::arbitrary<Ts>(), [](Ts v) { return std::variant<Ts...>(std::move(v)); })...);
   }
 };
 
@@ -59,9 +60,8 @@ struct Arbitrary<prop::Reading> {
                                [](std::uint64_t b) { return std::bit_cast<double>(b); });
     return gen::build<prop::Reading>(
         gen::set(&prop::Reading::device), gen::set(&prop::Reading::ts),
-        gen::set(&prop::Reading::temperature, any_double),
-        gen::set(&prop::Reading::vibration), gen::set(&prop::Reading::flags),
-        gen::set(&prop::Reading::note));
+        gen::set(&prop::Reading::temperature, any_double), gen::set(&prop::Reading::vibration),
+        gen::set(&prop::Reading::flags), gen::set(&prop::Reading::note));
   }
 };
 
@@ -86,14 +86,30 @@ void check_exact_round_trip(const T& value) {
   RC_ASSERT(*decode<T>(encode(value)) == value);
 }
 
-RC_GTEST_PROP(CodecProperty, I8, (std::int8_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, I16, (std::int16_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, I32, (std::int32_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, I64, (std::int64_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, U8, (std::uint8_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, U16, (std::uint16_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, U32, (std::uint32_t v)) { check_exact_round_trip(v); }
-RC_GTEST_PROP(CodecProperty, U64, (std::uint64_t v)) { check_exact_round_trip(v); }
+RC_GTEST_PROP(CodecProperty, I8, (std::int8_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, I16, (std::int16_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, I32, (std::int32_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, I64, (std::int64_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, U8, (std::uint8_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, U16, (std::uint16_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, U32, (std::uint32_t v)) {
+  check_exact_round_trip(v);
+}
+RC_GTEST_PROP(CodecProperty, U64, (std::uint64_t v)) {
+  check_exact_round_trip(v);
+}
 
 RC_GTEST_PROP(CodecProperty, VarintLengthIsSevenBitsPerByte, ()) {
   const auto v = *rc::gen::map(rc::gen::inRange(0, 64), [](int bits) {
@@ -121,22 +137,23 @@ RC_GTEST_PROP(CodecProperty, FloatBitsSurvive, (std::uint32_t bits)) {
 }
 
 RC_GTEST_PROP(CodecProperty, SpecialDoubles, ()) {
-  const double v = *rc::gen::element(std::numeric_limits<double>::infinity(),
-                                     -std::numeric_limits<double>::infinity(),
-                                     std::numeric_limits<double>::quiet_NaN(),
-                                     -std::numeric_limits<double>::quiet_NaN(),
-                                     std::numeric_limits<double>::signaling_NaN(),
-                                     std::numeric_limits<double>::denorm_min(), -0.0);
+  const double v = *rc::gen::element(
+      std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+      std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::quiet_NaN(),
+      std::numeric_limits<double>::signaling_NaN(), std::numeric_limits<double>::denorm_min(),
+      -0.0);
   auto back = decode<double>(encode(v));
   RC_ASSERT(back.has_value());
   RC_ASSERT(std::bit_cast<std::uint64_t>(*back) == std::bit_cast<std::uint64_t>(v));
 }
 
-RC_GTEST_PROP(CodecProperty, Strings, (const std::string& s)) { check_exact_round_trip(s); }
+RC_GTEST_PROP(CodecProperty, Strings, (const std::string& s)) {
+  check_exact_round_trip(s);
+}
 
 RC_GTEST_PROP(CodecProperty, NestedContainers,
-              (const std::vector<std::optional<std::variant<std::int32_t, std::string,
-                                                            std::vector<bool>>>>& v)) {
+              (const std::vector<
+                  std::optional<std::variant<std::int32_t, std::string, std::vector<bool>>>>& v)) {
   check_exact_round_trip(v);
 }
 

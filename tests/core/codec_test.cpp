@@ -85,7 +85,9 @@ Error decode_error(const std::vector<std::byte>& input) {
   return r.error();
 }
 
-Reading sample_reading() { return Reading{"press-7", -1700000000123, 21.5, 0.25}; }
+Reading sample_reading() {
+  return Reading{"press-7", -1700000000123, 21.5, 0.25};
+}
 
 // --- scalars ------------------------------------------------------------------------------
 
@@ -94,8 +96,9 @@ TEST(Codec, VarintsAreLeb128) {
   expect_round_trip<std::uint64_t>(127, bytes({0x7f}));
   expect_round_trip<std::uint64_t>(128, bytes({0x80, 0x01}));
   expect_round_trip<std::uint64_t>(300, bytes({0xac, 0x02}));
-  expect_round_trip<std::uint64_t>(std::numeric_limits<std::uint64_t>::max(),
-                                   bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
+  expect_round_trip<std::uint64_t>(
+      std::numeric_limits<std::uint64_t>::max(),
+      bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
 }
 
 TEST(Codec, SignedIntegersAreZigzag) {
@@ -103,10 +106,12 @@ TEST(Codec, SignedIntegersAreZigzag) {
   expect_round_trip<std::int32_t>(-1, bytes({0x01}));
   expect_round_trip<std::int32_t>(1, bytes({0x02}));
   expect_round_trip<std::int32_t>(-2, bytes({0x03}));
-  expect_round_trip<std::int64_t>(std::numeric_limits<std::int64_t>::min(),
-                                  bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
-  expect_round_trip<std::int64_t>(std::numeric_limits<std::int64_t>::max(),
-                                  bytes({0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
+  expect_round_trip<std::int64_t>(
+      std::numeric_limits<std::int64_t>::min(),
+      bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
+  expect_round_trip<std::int64_t>(
+      std::numeric_limits<std::int64_t>::max(),
+      bytes({0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}));
 }
 
 template <class T>
@@ -211,8 +216,7 @@ TEST(Codec, Vectors) {
 TEST(Codec, Optionals) {
   expect_round_trip(std::optional<std::uint32_t>{}, bytes({0x00}));
   expect_round_trip(std::optional<std::uint32_t>{5}, bytes({0x01, 0x05}));
-  expect_round_trip(std::optional<std::optional<bool>>{std::optional<bool>{}},
-                    bytes({0x01, 0x00}));
+  expect_round_trip(std::optional<std::optional<bool>>{std::optional<bool>{}}, bytes({0x01, 0x00}));
   auto bad = decode_error<std::optional<std::uint32_t>>(bytes({0x02, 0x05}));
   EXPECT_EQ(bad.code(), Errc::malformed);
   EXPECT_EQ(bad.message(), "at byte 0: optional tag must be 0 or 1, got 2");
@@ -283,8 +287,8 @@ TEST(Codec, ManifestsAreStableNames) {
 
 TEST(Codec, DescribedStructIsItsFieldsInOrder) {
   Reading r{"ab", -2, 1.0, std::nullopt};
-  expect_round_trip(r, bytes({0x02, 'a', 'b', 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0,
-                              0x3f, 0x00}));
+  expect_round_trip(
+      r, bytes({0x02, 'a', 'b', 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f, 0x00}));
   expect_round_trip(sample_reading(), encode(sample_reading()));
 }
 
@@ -356,8 +360,9 @@ TEST(Codec, HostileLengthsDoNotAllocate) {
   const auto huge = bytes({0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 'a', 'b', 'c'});
   auto s = decode_error<std::string>(huge);
   EXPECT_EQ(s.code(), Errc::truncated);
-  EXPECT_EQ(s.message(), "at byte 0: length 4611686018427387904 needs at least 1 bytes per "
-                         "element, 3 left");
+  EXPECT_EQ(s.message(),
+            "at byte 0: length 4611686018427387904 needs at least 1 bytes per "
+            "element, 3 left");
   EXPECT_EQ(decode_error<std::vector<Reading>>(huge).code(), Errc::truncated);
   EXPECT_EQ(decode_error<std::vector<std::byte>>(huge).code(), Errc::truncated);
   EXPECT_EQ((decode_error<std::map<std::int32_t, double>>(huge).code()), Errc::truncated);

@@ -338,6 +338,5 @@ TEST(MetricsRegistry, ScrapeWhileOthersRecordAndRegister) {
   EXPECT_NE(registry.prometheus_text().find("weft_ops_total 60000\n"), std::string::npos);
 }
 
-
 }  // namespace
 }  // namespace weft

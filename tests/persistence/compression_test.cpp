@@ -69,8 +69,10 @@ TEST(Compression, GarbageTruncatedAndTamperedAreCorrupted) {
     t[i] ^= std::byte{0x40};
     auto r = zstd_decompress(t);
     // The content checksum catches what the format does not.
-    if (r) EXPECT_EQ(*r, in) << "flipped byte " << i;
-    else EXPECT_EQ(r.error().code(), Errc::corrupted);
+    if (r)
+      EXPECT_EQ(*r, in) << "flipped byte " << i;
+    else
+      EXPECT_EQ(r.error().code(), Errc::corrupted);
   }
   std::vector<std::byte> garbage(100, std::byte{0x5a});
   EXPECT_FALSE(zstd_decompress(garbage));

@@ -12,7 +12,9 @@
 namespace weft::persistence {
 namespace {
 
-std::vector<std::byte> hex(std::string_view h) { return from_hex(h).value(); }
+std::vector<std::byte> hex(std::string_view h) {
+  return from_hex(h).value();
+}
 
 std::vector<std::byte> bytes_of(const std::vector<std::uint8_t>& v) {
   std::vector<std::byte> out;
@@ -59,20 +61,23 @@ TEST(Hmac, ConstantTimeEqual) {
 // NIST GCM test vectors (gcmEncryptExtIV256.rsp / McGrew-Viega test case 16): 256-bit key,
 // 96-bit IV, 60-byte plaintext, 20-byte AAD.
 TEST(AesGcm, NistKnownAnswer) {
-  auto key = Key::from_hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").value();
+  auto key =
+      Key::from_hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").value();
   auto iv = hex("cafebabefacedbaddecaf888");
-  auto pt = hex(
-      "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525"
-      "b16aedf5aa0de657ba637b39");
+  auto pt =
+      hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"
+          "49a6b525"
+          "b16aedf5aa0de657ba637b39");
   auto aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
   std::array<std::byte, kNonceBytes> nonce{};
   std::copy(iv.begin(), iv.end(), nonce.begin());
   auto sealed = aes_gcm_encrypt_with_nonce(key, nonce, pt, aad).value();
   ASSERT_EQ(sealed.size(), kSealOverhead + pt.size());
   auto body = std::span<const std::byte>(sealed).subspan(1 + kNonceBytes);
-  EXPECT_EQ(to_hex(body.first(pt.size())),
-            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b10"
-            "56828838c5f61e6393ba7a0abcc9f662");
+  EXPECT_EQ(
+      to_hex(body.first(pt.size())),
+      "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b10"
+      "56828838c5f61e6393ba7a0abcc9f662");
   EXPECT_EQ(to_hex(body.subspan(pt.size())), "76fc6ece0f4e1768cddf8853bb2d551b");
   EXPECT_EQ(aes_gcm_decrypt(key, sealed, aad).value(), pt);
 }
@@ -114,7 +119,8 @@ TEST(AesGcm, WrongKeyTamperTruncateAndAadAreCorruptedWithoutKeyMaterial) {
   }
 }
 
-RC_GTEST_PROP(AesGcm, RoundTrips, (const std::vector<std::uint8_t>& plain, const std::string& aad)) {
+RC_GTEST_PROP(AesGcm, RoundTrips,
+              (const std::vector<std::uint8_t>& plain, const std::string& aad)) {
   auto key = Key::random().value();
   auto pt = bytes_of(plain);
   auto sealed = aes_gcm_encrypt(key, pt, byte_view(aad)).value();
@@ -144,7 +150,8 @@ class KeyFile : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-constexpr std::string_view kHexKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+constexpr std::string_view kHexKey =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 TEST_F(KeyFile, LoadsHexAndRawKeys) {
   auto expected = Key::from_hex(kHexKey).value();
@@ -152,7 +159,8 @@ TEST_F(KeyFile, LoadsHexAndRawKeys) {
   ASSERT_TRUE(from_hex_file) << from_hex_file.error().describe();
   EXPECT_TRUE(*from_hex_file == expected);
   auto raw = hex(kHexKey);
-  auto from_raw = Key::load_file(write("raw", std::string(reinterpret_cast<char*>(raw.data()), raw.size()), 0400));
+  auto from_raw = Key::load_file(
+      write("raw", std::string(reinterpret_cast<char*>(raw.data()), raw.size()), 0400));
   ASSERT_TRUE(from_raw) << from_raw.error().describe();
   EXPECT_TRUE(*from_raw == expected);
   EXPECT_EQ(from_raw->id(), expected.id());

@@ -153,7 +153,8 @@ RC_GTEST_PROP(EventSourced, RecoveredStateEqualsLiveState,
   RC_ASSERT(probe.expect_msg() == expected);
   kit.system().stop(a);
   kit.run();
-  auto b = kit.system().spawn(event_sourced(spec("prop", journal, static_cast<std::size_t>(page % 7) + 1)));
+  auto b = kit.system().spawn(
+      event_sourced(spec("prop", journal, static_cast<std::size_t>(page % 7) + 1)));
   b.tell(Get{probe.ref()});
   RC_ASSERT(probe.expect_msg() == expected);
 }

@@ -26,11 +26,15 @@ namespace {
 constexpr std::uint32_t kPids = 16;
 constexpr std::size_t kInFlight = 64;
 
-std::string pid_name(std::uint32_t i) { return "device-" + std::to_string(i); }
+std::string pid_name(std::uint32_t i) {
+  return "device-" + std::to_string(i);
+}
 
 // Batch boundaries are a function of (pid, first sequence), so a reader can tell whether the
 // stored history ends exactly at a boundary: all or nothing of every batch.
-std::uint64_t batch_size(std::uint32_t pid, std::uint64_t first) { return 1 + (first * 7 + pid) % 3; }
+std::uint64_t batch_size(std::uint32_t pid, std::uint64_t first) {
+  return 1 + (first * 7 + pid) % 3;
+}
 
 EventRecord expected_event(std::uint32_t pid, std::uint64_t seq) {
   EventRecord e;
@@ -63,7 +67,8 @@ constexpr std::size_t kAckBytes = 12;
   }
   auto& j = **opened;
   std::array<std::uint64_t, kPids> next{};
-  for (std::uint32_t p = 0; p < kPids; ++p) next[p] = j.highest_sequence_nr(pid_name(p)).get().value() + 1;
+  for (std::uint32_t p = 0; p < kPids; ++p)
+    next[p] = j.highest_sequence_nr(pid_name(p)).get().value() + 1;
   struct InFlight {
     std::uint32_t pid;
     Future<std::uint64_t> done;
@@ -229,8 +234,8 @@ TEST(JournalCrash, SigkillLosesNoAcknowledgedEventAndLeavesNoPartialBatch) {
     tags_verified = events;
   }
   EXPECT_GT(total_acks, 0u);
-  std::printf("crash test: %d cycles, %llu acknowledged appends, %llu events stored\n",
-              kCycles, static_cast<unsigned long long>(total_acks),
+  std::printf("crash test: %d cycles, %llu acknowledged appends, %llu events stored\n", kCycles,
+              static_cast<unsigned long long>(total_acks),
               static_cast<unsigned long long>(tags_verified));
 }
 

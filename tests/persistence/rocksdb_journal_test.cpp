@@ -265,7 +265,7 @@ TEST(RocksDbJournal, ReopeningKeepsEventsSequencesEpochsAndOffsets) {
   EXPECT_FALSE(j->append(batch("b", 1, 1)).get().has_value());         // highest survived
   ASSERT_EQ(j->append(batch("b", 3, 1, {"t"})).get().value(), 3u);
   auto tagged = j->events_by_tag("t", 0, 100).get().value();
-  ASSERT_EQ(tagged.size(), 4u);  // b 1..2 were deleted
+  ASSERT_EQ(tagged.size(), 4u);         // b 1..2 were deleted
   EXPECT_EQ(tagged.back().offset, 6u);  // numbering continues after the restart
   auto ids = j->persistence_ids().get().value();
   std::sort(ids.begin(), ids.end());
@@ -354,7 +354,8 @@ TEST(RocksDbJournal, BadDirectoriesAreClearIoErrors) {
 // Overwrites one stored value behind the journal's back.
 void damage(const std::string& db_dir, const std::string& key, const std::string& value) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* n : {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets"}) {
+  for (const char* n :
+       {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets"}) {
     cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -376,7 +377,8 @@ TEST(RocksDbJournal, DamagedRecordsAreCorruptedErrorsNamingPidAndSequence) {
     // A bit flip in the payload of a.2.
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* n : {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets"}) {
+    for (const char* n :
+         {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets"}) {
       cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -393,7 +395,8 @@ TEST(RocksDbJournal, DamagedRecordsAreCorruptedErrorsNamingPidAndSequence) {
     auto r = j->read("a", 1, 10, 10).get();
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), Errc::corrupted);
-    EXPECT_NE(r.error().message().find("'a' at sequence 2"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("'a' at sequence 2"), std::string::npos)
+        << r.error().message();
     EXPECT_EQ(j->read("a", 3, 10, 10).get().value().size(), 1u);
     auto t = j->events_by_tag("t", 0, 10).get();
     ASSERT_FALSE(t.has_value());

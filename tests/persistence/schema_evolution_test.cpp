@@ -74,7 +74,8 @@ TEST(SchemaEvolution, Version1CorpusStillDecodesAsTheCurrentType) {
     // Only for creating a new corpus file (never for changing an existing one).
     auto bytes = encode(corpus_envelopes());
     std::ofstream(corpus_path(), std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
   }
   auto bytes = read_file(corpus_path());
   ASSERT_FALSE(bytes.empty()) << "missing corpus " << corpus_path();

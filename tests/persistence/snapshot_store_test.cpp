@@ -25,7 +25,8 @@ SnapshotRecord snapshot(const std::string& pid, std::uint64_t seq, std::size_t s
   r.meta = {pid, seq, 1'700'000'000'000 + static_cast<std::int64_t>(seq)};
   r.manifest = "test.State";
   r.version = 3;
-  for (std::size_t i = 0; i < size; ++i) r.payload.push_back(static_cast<std::byte>((i * seq) % 13));
+  for (std::size_t i = 0; i < size; ++i)
+    r.payload.push_back(static_cast<std::byte>((i * seq) % 13));
   return r;
 }
 
@@ -110,7 +111,8 @@ TEST(SnapshotCodec, WrongKeyIsCorruptedAndNeverShowsAKey) {
     EXPECT_EQ(r.error().describe().find(to_hex(k.bytes())), std::string::npos);
   }
   // Without a key, or with a key for an unencrypted snapshot (someone could write one).
-  EXPECT_EQ(SnapshotCodec(options(true, false)).decode(bytes, "p", 9).error().code(), Errc::corrupted);
+  EXPECT_EQ(SnapshotCodec(options(true, false)).decode(bytes, "p", 9).error().code(),
+            Errc::corrupted);
   auto clear = SnapshotCodec(options(true, false)).encode(snapshot("p", 9)).value();
   EXPECT_EQ(SnapshotCodec(writer).decode(clear, "p", 9).error().code(), Errc::corrupted);
 }
@@ -145,9 +147,9 @@ TEST(SnapshotCodec, OversizedPayloadsAreRefusedBothWays) {
 }
 
 RC_GTEST_PROP(SnapshotCodec, RoundTripsAnyRecord,
-              (const std::string& pid, std::uint64_t seq, std::int64_t ts, const std::string& manifest,
-               std::uint32_t version, const std::vector<std::uint8_t>& payload, bool compress,
-               bool encrypt)) {
+              (const std::string& pid, std::uint64_t seq, std::int64_t ts,
+               const std::string& manifest, std::uint32_t version,
+               const std::vector<std::uint8_t>& payload, bool compress, bool encrypt)) {
   SnapshotRecord rec{{pid, seq, ts}, manifest, version, {}};
   for (auto b : payload) rec.payload.push_back(static_cast<std::byte>(b));
   SnapshotCodec codec(options(compress, encrypt));
@@ -160,9 +162,8 @@ RC_GTEST_PROP(SnapshotCodec, RoundTripsAnyRecord,
 class SnapshotStores : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("weft-snap-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    dir_ = fs::temp_directory_path() / ("weft-snap-test-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
     fs::remove_all(dir_);
   }
   void TearDown() override {
@@ -181,7 +182,8 @@ class SnapshotStores : public ::testing::TestWithParam<std::string> {
   }
 
   // Damages the stored bytes of one snapshot in place.
-  void damage(const std::string& pid, std::uint64_t seq, const std::function<void(std::string&)>& f) {
+  void damage(const std::string& pid, std::uint64_t seq,
+              const std::function<void(std::string&)>& f) {
     if (auto* mem = dynamic_cast<MemorySnapshotStore*>(store_.get())) {
       auto* bytes = mem->stored_bytes(pid, seq);
       ASSERT_NE(bytes, nullptr);

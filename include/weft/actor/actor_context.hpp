@@ -138,10 +138,14 @@ class ActorContext {
   /// Death watch: Terminated (or ChildFailed for a failed child) arrives as a signal when the
   /// target stops; at once if it already has.
   template <class C>
-  void watch(const ActorRef<C>& target) { watch(target.any()); }
+  void watch(const ActorRef<C>& target) {
+    watch(target.any());
+  }
   void watch(const AnyActorRef& target) { base().watch(target.cell()); }
   template <class C>
-  void unwatch(const ActorRef<C>& target) { unwatch(target.any()); }
+  void unwatch(const ActorRef<C>& target) {
+    unwatch(target.any());
+  }
   void unwatch(const AnyActorRef& target) { base().unwatch(target.cell()); }
 
   [[nodiscard]] TimerScheduler<M> timers() { return TimerScheduler<M>(cell()); }
@@ -151,7 +155,7 @@ class ActorContext {
   template <class R, class F>
   ActorRef<R> message_adapter(F fn) {
     return ActorRef<R>::from_receiver(detail::IntrusivePtr<detail::Receiver<R>>::adopt(
-        new detail::MessageAdapter<R, M>(&cell(), std::function<M(R&&)>(std::move(fn)))));
+        new detail::MessageAdapter<R, M>(&cell(), std::function<M(R &&)>(std::move(fn)))));
   }
 
   /// Asks `target` with make(reply_to) and delivers map(Result<Res>) to this actor: the reply,
@@ -160,12 +164,11 @@ class ActorContext {
   template <class Res, class Req, class Make, class Map>
   void ask(const ActorRef<Req>& target, Make make, Duration timeout, Map map) {
     auto self = detail::IntrusivePtr<detail::ActorCell<M>>::share(&cell());
-    detail::start_ask<Res>(base().system(), target, std::move(make), timeout,
-                           [self, map = std::move(map)](Result<Res> r) mutable {
-                             post_mapped(self, [map, r = std::move(r)]() mutable {
-                               return map(std::move(r));
-                             });
-                           });
+    detail::start_ask<Res>(
+        base().system(), target, std::move(make), timeout,
+        [self, map = std::move(map)](Result<Res> r) mutable {
+          post_mapped(self, [map, r = std::move(r)]() mutable { return map(std::move(r)); });
+        });
   }
 
   /// When `future` completes, delivers map(result) to this actor (map runs on its thread).

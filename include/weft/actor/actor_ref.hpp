@@ -72,7 +72,9 @@ class ActorRef {
   /// The untyped handle (empty for adapters and ask promises, which cannot be watched).
   [[nodiscard]] AnyActorRef any() const;
 
-  friend bool operator==(const ActorRef& a, const ActorRef& b) noexcept { return a.bits_ == b.bits_; }
+  friend bool operator==(const ActorRef& a, const ActorRef& b) noexcept {
+    return a.bits_ == b.bits_;
+  }
   /// True when this reference and `b` name the same local actor.
   [[nodiscard]] bool same_actor(const AnyActorRef& b) const noexcept;
 

@@ -151,28 +151,33 @@ class SupervisedBehavior final : public AbstractBehavior<M> {
 namespace behaviors {
 
 /// Keep the current behavior for the next message.
-inline BehaviorDirective same() { return {detail::BehaviorTag::same, nullptr}; }
+inline BehaviorDirective same() {
+  return {detail::BehaviorTag::same, nullptr};
+}
 /// Stop this actor (children first, then PostStop).
-inline BehaviorDirective stopped() { return {detail::BehaviorTag::stopped, nullptr}; }
+inline BehaviorDirective stopped() {
+  return {detail::BehaviorTag::stopped, nullptr};
+}
 /// The message was not understood: counted and logged at debug level.
-inline BehaviorDirective unhandled() { return {detail::BehaviorTag::unhandled, nullptr}; }
+inline BehaviorDirective unhandled() {
+  return {detail::BehaviorTag::unhandled, nullptr};
+}
 /// The handler failed: the actor's supervisor strategy decides what happens.
 inline BehaviorDirective failed(Error error) {
-  return {detail::BehaviorTag::failed,
-          std::make_shared<detail::FailureHolder>(std::move(error))};
+  return {detail::BehaviorTag::failed, std::make_shared<detail::FailureHolder>(std::move(error))};
 }
 
 /// A behavior from a handler `(ActorContext<M>&, M&) -> Behavior<M>`, and optionally a signal
 /// handler `(ActorContext<M>&, const Signal&) -> Behavior<M>`.
 template <class M, class F>
 Behavior<M> receive(F on_message) {
-  return Behavior<M>(
-      std::make_shared<detail::ReceiveBehavior<M, F, std::nullptr_t>>(std::move(on_message), nullptr));
+  return Behavior<M>(std::make_shared<detail::ReceiveBehavior<M, F, std::nullptr_t>>(
+      std::move(on_message), nullptr));
 }
 template <class M, class F, class G>
 Behavior<M> receive(F on_message, G on_signal) {
-  return Behavior<M>(
-      std::make_shared<detail::ReceiveBehavior<M, F, G>>(std::move(on_message), std::move(on_signal)));
+  return Behavior<M>(std::make_shared<detail::ReceiveBehavior<M, F, G>>(std::move(on_message),
+                                                                        std::move(on_signal)));
 }
 
 /// A behavior created when the actor starts (and again at each restart).
@@ -199,9 +204,8 @@ Behavior<typename B::message_type> make(Args... args) {
 /// Wraps a behavior with a supervisor strategy (the default is stop).
 template <class M>
 Behavior<M> supervise(Behavior<M> behavior, SupervisorStrategy strategy) {
-  return Behavior<M>(
-      std::make_shared<detail::SupervisedBehavior<M>>(std::move(behavior), strategy),
-      detail::BehaviorTag::supervised);
+  return Behavior<M>(std::make_shared<detail::SupervisedBehavior<M>>(std::move(behavior), strategy),
+                     detail::BehaviorTag::supervised);
 }
 
 /// Ignores every message.

@@ -32,7 +32,9 @@ struct SupervisorStrategy {
   static SupervisorStrategy restart() { return {.kind = Kind::restart}; }
   static SupervisorStrategy restart_with_backoff(Duration min, Duration max,
                                                  double random_factor = 0.2) {
-    return {.kind = Kind::restart, .min_backoff = min, .max_backoff = max,
+    return {.kind = Kind::restart,
+            .min_backoff = min,
+            .max_backoff = max,
             .random_factor = random_factor};
   }
   /// Restart only: limit restarts to `n` within `window`.

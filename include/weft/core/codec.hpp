@@ -58,9 +58,11 @@ struct Joined {
   static constexpr auto storage = [] {
     std::array<char, (parts.size() + ... + 0) + 1> out{};
     std::size_t i = 0;
-    ([&] {
-      for (char c : parts) out[i++] = c;
-    }(), ...);
+    (
+        [&] {
+          for (char c : parts) out[i++] = c;
+        }(),
+        ...);
     return out;
   }();
   static constexpr std::string_view value{storage.data(), storage.size() - 1};
@@ -128,9 +130,9 @@ struct Codec<bool> {
     if (!b) return std::unexpected(std::move(b).error());
     if (*b == std::byte{0}) return false;
     if (*b == std::byte{1}) return true;
-    return std::unexpected(r.error(Errc::malformed, at,
-                                   "bool must be 0 or 1, got " +
-                                       std::to_string(static_cast<std::uint8_t>(*b))));
+    return std::unexpected(
+        r.error(Errc::malformed, at,
+                "bool must be 0 or 1, got " + std::to_string(static_cast<std::uint8_t>(*b))));
   }
 };
 
@@ -185,7 +187,7 @@ struct Codec<T> {
 /// Enums: as their underlying integer. Any value of that integer decodes; C++ cannot list
 /// an enum's enumerators, so range checks belong to the type that holds the enum.
 template <class T>
-  requires std::is_enum_v<T>
+requires std::is_enum_v<T>
 struct Codec<T> {
   using Underlying = std::underlying_type_t<T>;
   static constexpr std::string_view manifest = Codec<Underlying>::manifest;
@@ -353,8 +355,7 @@ struct Codec<std::optional<T>> {
     if (*tag != std::byte{1})
       return std::unexpected(r.error(
           Errc::malformed, at,
-          "optional tag must be 0 or 1, got " +
-              std::to_string(static_cast<std::uint8_t>(*tag))));
+          "optional tag must be 0 or 1, got " + std::to_string(static_cast<std::uint8_t>(*tag))));
     auto v = Codec<T>::decode(r);
     if (!v) return std::unexpected(std::move(v).error());
     return std::optional<T>(std::move(*v));
@@ -420,18 +421,17 @@ struct Codec<std::tuple<Ts...>> {
     Result<void> status;
     std::apply(
         [&](Ts&... e) {
-          (
-              [&](auto& slot) {
-                using E = std::remove_reference_t<decltype(slot)>;
-                auto v = Codec<E>::decode(r);
-                if (!v) {
-                  status = std::unexpected(std::move(v).error());
-                  return false;
-                }
-                slot = std::move(*v);
-                return true;
-              }(e) &&
-              ...);
+          ([&](auto& slot) {
+            using E = std::remove_reference_t<decltype(slot)>;
+            auto v = Codec<E>::decode(r);
+            if (!v) {
+              status = std::unexpected(std::move(v).error());
+              return false;
+            }
+            slot = std::move(*v);
+            return true;
+          }(e) &&
+           ...);
         },
         out);
     if (!status) return std::unexpected(std::move(status).error());
@@ -541,7 +541,9 @@ constexpr Description<T, Fs...> describe(const char* type_name, std::string_view
 }
 
 template <class T>
-concept Described = requires { weft_codec_describe(CodecTag<T>{}); };
+concept Described = requires {
+  weft_codec_describe(CodecTag<T>{});
+};
 
 }  // namespace detail
 
@@ -561,8 +563,7 @@ struct Codec<T> {
   static void encode(const T& v, Writer& w) {
     std::apply(
         [&](const auto&... f) {
-          (Codec<typename std::remove_cvref_t<decltype(f)>::Member>::encode(v.*(f.member), w),
-           ...);
+          (Codec<typename std::remove_cvref_t<decltype(f)>::Member>::encode(v.*(f.member), w), ...);
         },
         description.fields);
   }
@@ -574,19 +575,18 @@ struct Codec<T> {
     Result<void> status;
     std::apply(
         [&](const auto&... f) {
-          (
-              [&](const auto& field) {
-                using M = typename std::remove_cvref_t<decltype(field)>::Member;
-                scope->field(field.name);
-                auto v = Codec<M>::decode(r);
-                if (!v) {
-                  status = std::unexpected(std::move(v).error());
-                  return false;
-                }
-                out.*(field.member) = std::move(*v);
-                return true;
-              }(f) &&
-              ...);
+          ([&](const auto& field) {
+            using M = typename std::remove_cvref_t<decltype(field)>::Member;
+            scope->field(field.name);
+            auto v = Codec<M>::decode(r);
+            if (!v) {
+              status = std::unexpected(std::move(v).error());
+              return false;
+            }
+            out.*(field.member) = std::move(*v);
+            return true;
+          }(f) &&
+           ...);
         },
         description.fields);
     if (!status) return std::unexpected(std::move(status).error());
@@ -637,11 +637,12 @@ template <Codable T>
 // that declares Type (it defines an ADL hook there). Type must be default-constructible;
 // fields are encoded in the order listed. Up to 64 fields.
 
-#define WEFT_CODEC(Type, manifest_, version_, ...)                                          \
-  [[maybe_unused]] constexpr auto weft_codec_describe(::weft::detail::CodecTag<Type>) {    \
-    return ::weft::detail::describe<Type>(#Type, manifest_, version_ WEFT_DETAIL_FOR_EACH( \
-        WEFT_DETAIL_CODEC_FIELD, Type, __VA_ARGS__));                                      \
-  }                                                                                         \
+#define WEFT_CODEC(Type, manifest_, version_, ...)                                      \
+  [[maybe_unused]] constexpr auto weft_codec_describe(::weft::detail::CodecTag<Type>) { \
+    return ::weft::detail::describe<Type>(                                              \
+        #Type, manifest_,                                                               \
+        version_ WEFT_DETAIL_FOR_EACH(WEFT_DETAIL_CODEC_FIELD, Type, __VA_ARGS__));     \
+  }                                                                                     \
   static_assert(true, "WEFT_CODEC")
 
 #define WEFT_DETAIL_CODEC_FIELD(Type, member) , ::weft::detail::field(#member, &Type::member)
@@ -658,7 +659,8 @@ template <Codable T>
 #define WEFT_DETAIL_FOR_EACH(macro, ctx, ...) \
   __VA_OPT__(WEFT_DETAIL_EXPAND(WEFT_DETAIL_FOR_EACH_STEP(macro, ctx, __VA_ARGS__)))
 #define WEFT_DETAIL_FOR_EACH_STEP(macro, ctx, first, ...) \
-  macro(ctx, first) __VA_OPT__(WEFT_DETAIL_FOR_EACH_AGAIN WEFT_DETAIL_PARENS(macro, ctx, __VA_ARGS__))
+  macro(ctx, first)                                       \
+      __VA_OPT__(WEFT_DETAIL_FOR_EACH_AGAIN WEFT_DETAIL_PARENS(macro, ctx, __VA_ARGS__))
 #define WEFT_DETAIL_FOR_EACH_AGAIN() WEFT_DETAIL_FOR_EACH_STEP
 
 // ---------------------------------------------------------------------------------------

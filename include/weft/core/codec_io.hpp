@@ -119,7 +119,8 @@ class Reader {
     for (unsigned i = 0; i < 10; ++i) {
       if (pos_ >= bytes_.size()) return std::unexpected(truncated_varint(start));
       const auto b = static_cast<std::uint8_t>(bytes_[pos_++]);
-      if (i == 9 && b > 1) return std::unexpected(bad_varint(start, "longer than 10 bytes or above 2^64-1"));
+      if (i == 9 && b > 1)
+        return std::unexpected(bad_varint(start, "longer than 10 bytes or above 2^64-1"));
       value |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
       if ((b & 0x80) == 0) {
         if (b == 0 && i > 0) return std::unexpected(bad_varint(start, "has a redundant zero byte"));

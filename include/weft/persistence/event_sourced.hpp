@@ -36,9 +36,8 @@ class Effect {
   /// Replies f(new state) to `to` once the events are durable and applied.
   template <class R, class F>
   Effect then_reply(ActorRef<R> to, F f) && {
-    side_effects_.emplace_back([to = std::move(to), f = std::move(f)](const State& s) {
-      to.tell(f(s));
-    });
+    side_effects_.emplace_back(
+        [to = std::move(to), f = std::move(f)](const State& s) { to.tell(f(s)); });
     return std::move(*this);
   }
   /// Stops the actor after the events are stored and the side effects ran.
@@ -202,29 +201,30 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
     core_->persisting = true;
     auto pending = std::make_shared<EffectT>(std::move(effect));
     auto core = core_;
-    spec.journal->append(std::move(batch)).on_complete([core, cell = cell_, pending](
-                                                           const Result<std::uint64_t>& r) {
-      on_actor(cell, core, [core, pending, r](weft::detail::ActorCellBase& c) {
-        core->persisting = false;
-        if (!r) {
-          // Nothing was applied: supervision restarts (recovering from the journal) or stops.
-          c.fail(r.error().with_context("persist to '" + core->spec.persistence_id + "' failed"));
-          return;
-        }
-        for (auto& e : pending->events()) {
-          core->state = core->spec.event_handler(std::move(core->state), e);
-          ++core->last_sequence_nr;
-        }
-        for (auto& f : pending->side_effects()) f(core->state);
-        auto& cell = static_cast<weft::detail::ActorCell<Command>&>(c);
-        if (pending->stop_after()) {
-          cell.initiate_stop(std::nullopt);
-          return;
-        }
-        ActorContext<Command>& ctx = cell;
-        ctx.stash().unstash_all();
-      });
-    });
+    spec.journal->append(std::move(batch))
+        .on_complete([core, cell = cell_, pending](const Result<std::uint64_t>& r) {
+          on_actor(cell, core, [core, pending, r](weft::detail::ActorCellBase& c) {
+            core->persisting = false;
+            if (!r) {
+              // Nothing was applied: supervision restarts (recovering from the journal) or stops.
+              c.fail(
+                  r.error().with_context("persist to '" + core->spec.persistence_id + "' failed"));
+              return;
+            }
+            for (auto& e : pending->events()) {
+              core->state = core->spec.event_handler(std::move(core->state), e);
+              ++core->last_sequence_nr;
+            }
+            for (auto& f : pending->side_effects()) f(core->state);
+            auto& cell = static_cast<weft::detail::ActorCell<Command>&>(c);
+            if (pending->stop_after()) {
+              cell.initiate_stop(std::nullopt);
+              return;
+            }
+            ActorContext<Command>& ctx = cell;
+            ctx.stash().unstash_all();
+          });
+        });
   }
 
   using CellPtr = weft::detail::IntrusivePtr<weft::detail::ActorCell<Command>>;
@@ -274,8 +274,8 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
           try {
             fn(c);
           } catch (const std::exception& e) {
-            c.fail(Error(Errc::actor_failed,
-                         "event-sourced actor '" + core->spec.persistence_id + "' threw: " + e.what()));
+            c.fail(Error(Errc::actor_failed, "event-sourced actor '" + core->spec.persistence_id +
+                                                 "' threw: " + e.what()));
           }
         }));
   }

@@ -15,8 +15,8 @@ class FileSnapshotStore final : public SnapshotStore {
  public:
   /// Opens (creating it if missing) the store in `directory`. Errc::io names the directory
   /// and the reason when it cannot be created or is not a directory.
-  [[nodiscard]] static Result<std::unique_ptr<FileSnapshotStore>> open(std::string directory,
-                                                                       SnapshotOptions options = {});
+  [[nodiscard]] static Result<std::unique_ptr<FileSnapshotStore>> open(
+      std::string directory, SnapshotOptions options = {});
 
   /// Completes every queued operation, then stops its I/O thread.
   ~FileSnapshotStore() override;
@@ -34,7 +34,8 @@ class FileSnapshotStore final : public SnapshotStore {
   Future<std::size_t> delete_to(std::string persistence_id, std::uint64_t max_sequence_nr) override;
 
   /// Where the snapshot (pid, seq) lives (whether or not it exists), for tools and tests.
-  [[nodiscard]] std::string path_of(const std::string& persistence_id, std::uint64_t sequence_nr) const;
+  [[nodiscard]] std::string path_of(const std::string& persistence_id,
+                                    std::uint64_t sequence_nr) const;
 
  private:
   struct Impl;

@@ -76,8 +76,8 @@ class Journal {
 
   /// Events carrying `tag` with offset > after_offset, in offset order, at most max_events.
   [[nodiscard]] virtual Future<std::vector<TaggedEvent>> events_by_tag(std::string tag,
-                                                                      std::uint64_t after_offset,
-                                                                      std::size_t max_events) = 0;
+                                                                       std::uint64_t after_offset,
+                                                                       std::size_t max_events) = 0;
 
   /// Every persistence id that has stored an event.
   [[nodiscard]] virtual Future<std::vector<std::string>> persistence_ids() = 0;

@@ -335,7 +335,7 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
         b.size.fetch_sub(1, std::memory_order_acq_rel);
         system().mailbox_dropped(*this);
         return weft::fail(Errc::mailbox_full, "mailbox of " + path() + " is full (" +
-                                            std::to_string(b.capacity) + " messages)");
+                                                  std::to_string(b.capacity) + " messages)");
     }
     return true;
   }
@@ -356,9 +356,8 @@ class ActorCell final : public ActorCellBase, public ActorContext<M> {
   std::uint64_t schedule_fire(const std::string& key, std::uint64_t gen, Duration delay) {
     retain();
     IntrusivePtr<ActorCell> self = IntrusivePtr<ActorCell>::adopt(this);
-    return system().schedule_timer(delay, [self = std::move(self), key, gen] {
-      self->post(new TimerFireMsg<M>(key, gen));
-    });
+    return system().schedule_timer(
+        delay, [self = std::move(self), key, gen] { self->post(new TimerFireMsg<M>(key, gen)); });
   }
 
   MpscQueue mailbox_;
@@ -405,7 +404,8 @@ class MessageAdapter final : public Receiver<R> {
       owner_->system().dead_letters(*owner_, 1, "adapter owner is stopped");
       return weft::fail(Errc::actor_stopped, "actor " + owner_->path() + " is stopped");
     }
-    owner_->post(new ThunkMsg<M>([fn = fn_, m = std::move(msg)]() mutable { return fn(std::move(m)); }));
+    owner_->post(
+        new ThunkMsg<M>([fn = fn_, m = std::move(msg)]() mutable { return fn(std::move(m)); }));
     return {};
   }
   [[nodiscard]] std::string path() const override { return owner_->path() + "/$adapter"; }
@@ -421,8 +421,10 @@ class MessageAdapter final : public Receiver<R> {
 
 template <class M>
 Result<void> ActorRef<M>::try_tell(M msg) const {
-  if (!bits_) [[unlikely]] return fail(Errc::invalid_argument, "tell on an empty ActorRef");
-  if (local()) [[likely]] return static_cast<detail::ActorCell<M>*>(target())->deliver(std::move(msg));
+  if (!bits_) [[unlikely]]
+    return fail(Errc::invalid_argument, "tell on an empty ActorRef");
+  if (local()) [[likely]]
+    return static_cast<detail::ActorCell<M>*>(target())->deliver(std::move(msg));
   return static_cast<detail::Receiver<M>*>(target())->deliver(std::move(msg));
 }
 
@@ -479,8 +481,8 @@ Result<ActorRef<C>> spawn_cell(ActorCellBase& parent, Behavior<C> behavior, std:
   if (!name.empty()) {
     if (auto valid = validate_actor_name(name); !valid) return std::unexpected(valid.error());
   }
-  auto* cell = new ActorCell<C>(system, &parent, std::move(name), id, std::move(behavior),
-                                options.mailbox);
+  auto* cell =
+      new ActorCell<C>(system, &parent, std::move(name), id, std::move(behavior), options.mailbox);
   if (auto adopted = parent.adopt_child(cell); !adopted) {
     cell->release();
     return std::unexpected(adopted.error());
@@ -567,8 +569,8 @@ void start_ask(SystemServices& system, const ActorRef<Req>& target, Make make, D
   if (auto any = target.any()) {
     cell = IntrusivePtr<ActorCellBase>::share(any.cell());
     hook = cell->add_termination_hook([rcv, target_path] {
-      rcv->complete(fail(Errc::actor_stopped,
-                         "ask target " + target_path + " stopped before it replied"));
+      rcv->complete(
+          fail(Errc::actor_stopped, "ask target " + target_path + " stopped before it replied"));
     });
   }
   rcv->arm(timer, hook, std::move(cell));

@@ -150,7 +150,7 @@ class ActorCellBase : public RefCounted {
 
   // Kept small: a node hosts millions of actors (weft-bench actors:memory).
   SystemServices* system_;
-  ActorCellBase* parent_;                   // holds a reference
+  ActorCellBase* parent_;                    // holds a reference
   std::unique_ptr<const std::string> name_;  // null for anonymous actors
   std::uint64_t id_;
   std::atomic<MpscQueue*> system_queue_{nullptr};

@@ -16,7 +16,6 @@ class ActorCellBase;
 /// that outlives its ActorSystem object still finds dead letters to go to.
 class SystemServices : public RefCounted {
  public:
-
   /// Queues a cell that has work; the caller has set its scheduled flag and given it a ref.
   virtual void schedule(ActorCellBase* cell) = 0;
   /// Messages an actor may handle per turn before yielding its worker.

@@ -41,28 +41,28 @@ class TestProbe {
   explicit TestProbe(ActorSystem& system, std::string name = {})
       : system_(system), inbox_(std::make_shared<detail::ProbeInbox<M>>()) {
     auto inbox = inbox_;
-    ref_ = system.spawn(behaviors::receive<M>(
-                            [inbox](ActorContext<M>&, M& msg) -> Behavior<M> {
-                              {
-                                std::lock_guard lock(inbox->mutex);
-                                inbox->messages.push_back(std::move(msg));
-                              }
-                              inbox->arrived.notify_all();
-                              return behaviors::same();
-                            },
-                            [inbox](ActorContext<M>&, const Signal& s) -> Behavior<M> {
-                              if (std::holds_alternative<Terminated>(s) ||
-                                  std::holds_alternative<ChildFailed>(s)) {
-                                {
-                                  std::lock_guard lock(inbox->mutex);
-                                  inbox->signals.push_back(s);
-                                }
-                                inbox->arrived.notify_all();
-                                return behaviors::same();
-                              }
-                              return behaviors::unhandled();
-                            }),
-                        std::move(name));
+    ref_ = system.spawn(
+        behaviors::receive<M>(
+            [inbox](ActorContext<M>&, M& msg) -> Behavior<M> {
+              {
+                std::lock_guard lock(inbox->mutex);
+                inbox->messages.push_back(std::move(msg));
+              }
+              inbox->arrived.notify_all();
+              return behaviors::same();
+            },
+            [inbox](ActorContext<M>&, const Signal& s) -> Behavior<M> {
+              if (std::holds_alternative<Terminated>(s) || std::holds_alternative<ChildFailed>(s)) {
+                {
+                  std::lock_guard lock(inbox->mutex);
+                  inbox->signals.push_back(s);
+                }
+                inbox->arrived.notify_all();
+                return behaviors::same();
+              }
+              return behaviors::unhandled();
+            }),
+        std::move(name));
   }
 
   [[nodiscard]] const ActorRef<M>& ref() const { return ref_; }
@@ -117,7 +117,9 @@ class TestProbe {
         [target](weft::detail::ActorCellBase& cell) { cell.watch(target.cell()); }));
   }
   template <class C>
-  void watch(const ActorRef<C>& target) { watch(target.any()); }
+  void watch(const ActorRef<C>& target) {
+    watch(target.any());
+  }
 
   /// The watched `target` must terminate within `max` (Terminated or ChildFailed).
   void expect_terminated(const AnyActorRef& target, Duration max = std::chrono::seconds(3)) {
