@@ -386,12 +386,10 @@ void ActorCellBase::initiate_stop(std::optional<Error> cause) {
   if (st == CellState::stopping || st == CellState::terminated) return;
   auto& x = extras();
   if (cause) x.failure = std::move(cause);
-  const bool was_live = st == CellState::running;
   if (x.backoff_timer && system_->cancel_timer(x.backoff_timer)) release();
   x.backoff_timer = 0;
   state_.store(CellState::stopping, std::memory_order_release);
   cancel_all_timers();
-  (void)was_live;
   stop_children();
   if (!has_children()) finish_termination();
 }
