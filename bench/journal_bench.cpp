@@ -270,7 +270,8 @@ std::string replay(double scale) {
 
 bool run_journal_suite(double scale, const std::optional<std::string>& scenario,
                        const std::function<void(const std::string&)>& print) {
-  if (scenario && *scenario != "baseline" && *scenario != "persist" && *scenario != "replay") {
+  if (scenario && *scenario != "baseline" && *scenario != "persist" && *scenario != "replay" &&
+      *scenario != "recover") {
     return false;
   }
   auto wanted = [&](const char* name) { return !scenario || *scenario == name; };
@@ -283,6 +284,7 @@ bool run_journal_suite(double scale, const std::optional<std::string>& scenario,
   }
   if (wanted("persist")) print(persist(scale, base));
   if (wanted("replay")) print(replay(scale));
+  if (wanted("recover")) print(recover_benchmark(scale));
   return true;
 }
 

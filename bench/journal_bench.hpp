@@ -14,4 +14,8 @@ namespace weft::bench {
 bool run_journal_suite(double scale, const std::optional<std::string>& scenario,
                        const std::function<void(const std::string&)>& print);
 
+/// The `recover` scenario (bench/recover_bench.cpp): 100,000 event-sourced actors (times
+/// `scale`) recovering from a snapshot plus 100 events each; one JSON line.
+std::string recover_benchmark(double scale);
+
 }  // namespace weft::bench

@@ -37,7 +37,7 @@ int usage(const char* why) {
       "weft-bench: %s\n"
       "usage: weft-bench actors [--scenario count|pingpong|fanin|create|memory]\n"
       "                         [--threads N] [--scale F]\n"
-      "       weft-bench journal [--scenario baseline|persist|replay] [--scale F]\n"
+      "       weft-bench journal [--scenario baseline|persist|replay|recover] [--scale F]\n"
       "       weft-bench all [--threads N] [--scale F]\n"
       "  --threads N  worker threads for every system (default: hardware threads)\n"
       "  --scale F    multiply every problem size by F (default 1; 0.01 for a smoke run)\n",

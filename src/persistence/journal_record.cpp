@@ -99,6 +99,8 @@ void encode_record(std::string& out, std::string_view key, const EventRecord& ev
   for (const auto& t : event.tags) put_bytes(out, t);
   put_bytes(out, std::string_view(reinterpret_cast<const char*>(event.payload.data()),
                                   event.payload.size()));
+  put_bytes(out,
+            std::string_view(reinterpret_cast<const char*>(event.mac.data()), event.mac.size()));
   const std::uint32_t crc =
       crc32c(key_crc, std::string_view(out).substr(start, out.size() - start));
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
@@ -153,6 +155,10 @@ Result<EventRecord> decode_record(std::string_view key, std::string_view value,
   if (!payload) return damaged("bad payload");
   const auto* p = reinterpret_cast<const std::byte*>(payload->data());
   e.payload.assign(p, p + payload->size());
+  auto mac = get_bytes(body, pos);
+  if (!mac) return damaged("bad integrity code");
+  const auto* m = reinterpret_cast<const std::byte*>(mac->data());
+  e.mac.assign(m, m + mac->size());
   if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
   return e;
 }

@@ -18,7 +18,7 @@ namespace weft::persistence {
 [[nodiscard]] std::uint32_t crc32c(std::uint32_t crc, std::string_view bytes) noexcept;
 
 /// The first byte of every record value; a later layout gets a new one.
-inline constexpr std::uint8_t kRecordFormat = 1;
+inline constexpr std::uint8_t kRecordFormat = 2;
 
 /// Appends the value of `event` to `out`. `writer_epoch` is the epoch of the batch that stores
 /// it; `key` is the event's journal key, which the checksum covers too, so a value found under

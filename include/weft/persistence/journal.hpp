@@ -23,6 +23,9 @@ struct EventRecord {
   std::vector<std::string> tags;
   std::int64_t timestamp_ms = 0;  // wall clock at persist time
   std::uint64_t writer_epoch = 0;
+  /// Opaque integrity bytes (the hash-chain MAC of IntegrityJournal); every journal stores and
+  /// returns them unchanged. Empty when integrity is off.
+  std::vector<std::byte> mac;
 
   friend bool operator==(const EventRecord&, const EventRecord&) = default;
 };
