@@ -1,4 +1,5 @@
-// Decodes arbitrary bytes as journal keys, tag entries, pid metadata and record values.
+// Decodes arbitrary bytes as journal keys, pid metadata, record values, log segments, chunks
+// and tag chunks.
 // Decoding must never crash; a record that decodes must re-encode to exactly its input.
 // The decoders are compiled in directly: they depend on weft_core only.
 #include <cstddef>
@@ -9,6 +10,7 @@
 
 #include "../src/persistence/journal_keys.cpp"
 #include "../src/persistence/journal_record.cpp"
+#include "../src/persistence/journal_segment.cpp"
 
 using namespace weft::persistence;
 
@@ -16,8 +18,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   (void)decode_journal_key(in);
   (void)tag_key_offset(in);
-  (void)decode_tag_value(in);
   (void)decode_pid_meta(in);
+  (void)decode_segment(in, 1, [](const SegmentEntry& e) -> weft::Result<void> {
+    if (e.record.size() > 1u << 30) std::abort();
+    return {};
+  });
+  std::uint64_t walked = 0;
+  (void)walk_chunk(in, "pid", 1, [&](std::uint64_t, std::string_view) { return ++walked < 1000; });
+  (void)decode_tag_chunk(in, "tag", 1);
 
   // The first byte says how much of the rest is the key; the value follows.
   if (size == 0) return 0;

@@ -34,6 +34,8 @@ std::string_view to_string(Errc code) noexcept {
       return "conflict";
     case Errc::internal:
       return "internal";
+    case Errc::not_found:
+      return "not found";
   }
   return "unknown";
 }

@@ -98,25 +98,6 @@ std::optional<std::uint64_t> tag_key_offset(std::string_view key) {
   return k->sequence_nr;
 }
 
-std::string tag_value(std::string_view persistence_id, std::uint64_t seq) {
-  std::string out;
-  put_varint(out, persistence_id.size());
-  out.append(persistence_id);
-  put_varint(out, seq);
-  return out;
-}
-
-std::optional<JournalKey> decode_tag_value(std::string_view value) {
-  std::size_t pos = 0;
-  auto len = get_varint(value, pos);
-  if (!len || *len > value.size() - pos) return std::nullopt;
-  const auto pid = value.substr(pos, *len);
-  pos += *len;
-  auto seq = get_varint(value, pos);
-  if (!seq || pos != value.size()) return std::nullopt;
-  return JournalKey{pid, *seq};
-}
-
 std::string meta_pid_key(std::string_view persistence_id) {
   std::string out(1, kMetaPidPrefix);
   out.append(persistence_id);

@@ -23,16 +23,13 @@ struct JournalKey {
 };
 [[nodiscard]] std::optional<JournalKey> decode_journal_key(std::string_view key);
 
-/// tags CF: varint(len) ‖ tag ‖ 0x00 ‖ big-endian u64 global offset → varint(len) ‖ pid ‖ varint
-/// seq.
+/// tags CF: varint(len) ‖ tag ‖ 0x00 ‖ big-endian u64 first global offset of a tag chunk.
 [[nodiscard]] std::string tag_key(std::string_view tag, std::uint64_t offset);
 [[nodiscard]] std::string tag_key_end(std::string_view tag);
 [[nodiscard]] std::optional<std::uint64_t> tag_key_offset(std::string_view key);
-[[nodiscard]] std::string tag_value(std::string_view persistence_id, std::uint64_t seq);
-[[nodiscard]] std::optional<JournalKey> decode_tag_value(std::string_view value);
 
-/// meta CF, per persistence id: 'p' ‖ pid → varint highest ‖ varint epoch ‖ varint deleted_to.
-/// `highest` and `epoch` are lower bounds: the newest event of the pid (if any) may be newer.
+/// meta CF, per persistence id: 'p' ‖ pid → varint highest ‖ varint epoch ‖ varint deleted_to,
+/// as of the last fold (events in the log after it may be newer); deleted_to is always exact.
 struct PidMeta {
   std::uint64_t highest = 0;
   std::uint64_t epoch = 0;
@@ -43,8 +40,10 @@ inline constexpr char kMetaPidPrefix = 'p';
 [[nodiscard]] std::string encode_pid_meta(const PidMeta& meta);
 [[nodiscard]] std::optional<PidMeta> decode_pid_meta(std::string_view value);
 
-/// meta CF, global: "o" → big-endian u64, the highest tag offset committed.
+/// meta CF, global: "o" → big-endian u64, the highest tag offset folded; "f" → big-endian u64,
+/// the last log segment folded into chunks (segments up to it are deleted).
 inline constexpr std::string_view kMetaOffsetKey = "o";
+inline constexpr std::string_view kMetaFoldedKey = "f";
 [[nodiscard]] std::string encode_u64_be(std::uint64_t v);
 [[nodiscard]] std::optional<std::uint64_t> decode_u64_be(std::string_view bytes);
 

@@ -18,11 +18,14 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include "persistence/journal_keys.hpp"
 #include "persistence/journal_record.hpp"
+#include "persistence/journal_segment.hpp"
+#include "persistence/snapshot_format.hpp"
 #include "weft/core/metrics.hpp"
 
 namespace weft::persistence {
@@ -30,18 +33,27 @@ namespace weft::persistence {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+constexpr std::uint64_t kMaxSeq = std::numeric_limits<std::uint64_t>::max();
 
-// Column families in the order they are opened; handles_ follows it.
-constexpr const char* kColumnFamilies[] = {"default",   "journal",      "tags",   "meta",
-                                           "snapshots", "stream_state", "offsets"};
-enum Cf : std::size_t { kDefault, kJournalCf, kTagsCf, kMetaCf };
+// Column families in the order they are opened; handles follows it.
+constexpr const char* kColumnFamilies[] = {"default",   "journal",      "tags",    "meta",
+                                           "snapshots", "stream_state", "offsets", "log"};
+enum Cf : std::size_t { kDefault, kJournalCf, kTagsCf, kMetaCf, kSnapshotsCf, kLogCf = 7 };
+
+// A chunk stops growing at this size: a read seeks to the chunk that holds its first event and
+// decodes from there, so chunks bound the work wasted before it.
+constexpr std::size_t kChunkBytes = 32u << 10;
+constexpr std::size_t kTagChunkEntries = 1024;
+// The fold writes in batches of about this size, so appends are never stuck behind one huge
+// write.
+constexpr std::size_t kFoldBatchBytes = 1u << 20;
 
 std::uint64_t nanos_since(SteadyClock::time_point t) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t).count());
 }
 
-rocksdb::ColumnFamilyOptions journal_cf_options(std::size_t write_buffer_bytes) {
+rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes) {
   rocksdb::ColumnFamilyOptions o;
   o.write_buffer_size = write_buffer_bytes;
   o.max_write_buffer_number = 4;
@@ -90,31 +102,83 @@ Error io_error(std::string_view what, const std::string& dir, const rocksdb::Sta
   return Error(Errc::io, std::string(what) + " '" + dir + "': " + s.ToString());
 }
 
+Error open_error(const std::string& dir, const rocksdb::Status& s) {
+  const std::string why = s.ToString();
+  if (why.find("lock") != std::string::npos || why.find("LOCK") != std::string::npos) {
+    return Error(Errc::io, "the journal in '" + dir +
+                               "' is in use by another process (its LOCK file is held): " + why);
+  }
+  if (s.IsInvalidArgument() && why.find("does not exist") != std::string::npos) {
+    return Error(Errc::not_found, "there is no journal in '" + dir + "'");
+  }
+  return io_error("cannot open the journal in", dir, s);
+}
+
+std::string log_key(std::uint64_t segment_no) { return encode_u64_be(segment_no); }
+
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
 }  // namespace
 
 struct RocksDbJournal::Impl {
-  // One append or delete waiting for the writer thread. Appends arrive encoded: the caller's
-  // thread builds keys, values and checksums so the writer only validates and copies.
+  class SnapshotStoreImpl;
+  enum class Kind : std::uint8_t { append, remove, snapshot_save, snapshot_delete };
+
+  // One operation waiting for the writer thread. Appends arrive encoded: the caller's thread
+  // builds the segment entries and checksums so the writer only validates and copies.
   struct Op {
-    bool is_delete = false;
+    Kind kind = Kind::append;
     std::string persistence_id;
     std::uint64_t expected_next = 0;
     std::uint64_t epoch = 0;
-    std::uint64_t delete_to = 0;
+    std::uint64_t to = 0;          // remove, snapshot_delete: up to this sequence
+    std::size_t keep_last = 0;     // snapshot_delete: keep this many newest (0: by `to` only)
     std::size_t events = 0;
-    std::string data;                    // key ‖ value of each event, back to back
-    std::vector<std::uint32_t> lengths;  // key length, value length, per event
+    std::string data;              // append: segment entries; snapshot_save: the value
+    std::vector<std::uint32_t> records;  // append: (start, length) of each record in data
     std::vector<std::pair<std::uint64_t, std::string>> tags;  // (sequence nr, tag)
     Promise<std::uint64_t> promise;
     SteadyClock::time_point enqueued;
   };
 
-  // What the writer knows of a persistence id: loaded from the store on first use, then kept.
+  // What the writer knows of a persistence id: loaded from meta on first use, then kept.
   struct PidState {
     std::uint64_t highest = 0;
     std::uint64_t epoch = 0;
     std::uint64_t deleted_to = 0;
-    bool in_meta = false;  // a meta entry exists (persistence_ids lists it)
+  };
+
+  // Events of one persistence id committed since the last seal, for readers until folded.
+  struct Tail {
+    std::uint64_t first_seq = 0;
+    std::uint64_t epoch = 0;
+    const PidState* state = nullptr;  // deleted_to is read by the fold
+    std::string records;              // (varint len ‖ record)*, a chunk body
+    std::vector<std::uint32_t> starts;
+    [[nodiscard]] std::uint64_t last_seq() const { return first_seq + starts.size() - 1; }
+    [[nodiscard]] std::string_view record(std::uint64_t seq) const {
+      const auto i = static_cast<std::size_t>(seq - first_seq);
+      const std::size_t end = i + 1 < starts.size() ? starts[i + 1] : records.size();
+      std::string_view framed = std::string_view(records).substr(starts[i], end - starts[i]);
+      std::size_t pos = 0;
+      (void)get_varint(framed, pos);
+      return framed.substr(pos);
+    }
+  };
+  struct TagRef {
+    std::uint64_t offset;
+    const std::string* persistence_id;  // the key of the Tail in the same generation
+    std::uint64_t sequence_nr;
+  };
+  // Everything committed between two seals. The writer fills `current`; the folder writes
+  // `sealed` into chunks; readers look at both under tail_mutex.
+  struct Generation {
+    std::unordered_map<std::string, Tail> pids;
+    std::unordered_map<std::string, std::vector<TagRef>> tags;
+    std::uint64_t first_group = 0;
+    std::uint64_t last_group = 0;
+    std::uint64_t last_offset = 0;
+    std::size_t bytes = 0;
   };
 
   struct Metrics {
@@ -123,10 +187,12 @@ struct RocksDbJournal::Impl {
     Counter* failures = nullptr;
     Counter* events = nullptr;
     Counter* bytes = nullptr;
+    Counter* folds = nullptr;
     Histogram* group_events = nullptr;
     Histogram* group_bytes = nullptr;
     Histogram* fsync_ns = nullptr;
     Histogram* append_ns = nullptr;
+    Histogram* fold_ns = nullptr;
   };
 
   JournalOptions options;
@@ -144,24 +210,45 @@ struct RocksDbJournal::Impl {
   // Writer thread only.
   std::unordered_map<std::string, PidState> pids;
   std::uint64_t offset = 0;
+  std::uint64_t next_group = 1;
   bool needs_resume = false;
   std::atomic<std::uint64_t> committed_offset{0};
+
+  // Tails: written by the writer and the folder, read by readers.
+  std::mutex tail_mutex;
+  std::condition_variable fold_cv;  // the folder waits for a seal; the writer for a fold
+  Generation current;
+  std::unique_ptr<Generation> sealed;
+  std::uint64_t folded_group = 0;
+  bool fold_stop = false;
+  std::thread folder;
 
   std::mutex listeners_mutex;
   std::map<std::uint64_t, std::function<void(std::uint64_t)>> listeners;
   std::uint64_t next_listener = 1;
 
-  ~Impl() {
+  ~Impl() { close(); }
+
+  void close() {
     {
       std::lock_guard lock(mutex);
       stopping = true;
     }
     wake.notify_one();
     if (writer.joinable()) writer.join();
+    if (folder.joinable()) {
+      {
+        std::lock_guard lock(tail_mutex);
+        fold_stop = true;
+      }
+      fold_cv.notify_all();
+      folder.join();
+    }
     if (db != nullptr) {
       for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
       db->Close().PermitUncheckedError();
       delete db;
+      db = nullptr;
     }
   }
 
@@ -175,16 +262,47 @@ struct RocksDbJournal::Impl {
     metrics.failures = &r.counter("weft_journal_append_failures_total",
                                   "Append batches that failed with an I/O error");
     metrics.events = &r.counter("weft_journal_events_total", "Events made durable");
-    metrics.bytes = &r.counter("weft_journal_written_bytes_total",
-                               "Encoded event bytes (keys and values) made durable");
+    metrics.bytes =
+        &r.counter("weft_journal_written_bytes_total", "Log segment bytes made durable");
+    metrics.folds = &r.counter("weft_journal_folds_total", "Log folds into chunks completed");
     metrics.group_events = &r.histogram("weft_journal_group_commit_events",
                                         "Events per group commit (one synced write)");
     metrics.group_bytes =
-        &r.histogram("weft_journal_group_commit_bytes", "Encoded bytes per group commit");
+        &r.histogram("weft_journal_group_commit_bytes", "Log segment bytes per group commit");
     metrics.fsync_ns = &r.histogram("weft_journal_fsync_seconds",
                                     "Duration of one synced write of a group commit", {}, 1e-9);
     metrics.append_ns =
         &r.histogram("weft_journal_append_seconds", "From append() to acknowledgement", {}, 1e-9);
+    metrics.fold_ns =
+        &r.histogram("weft_journal_fold_seconds", "Duration of one fold of the log", {}, 1e-9);
+  }
+
+  // ---- metadata ---------------------------------------------------------------------------
+
+  Result<std::optional<PidMeta>> read_meta(std::string_view pid) const {
+    std::string value;
+    auto s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), meta_pid_key(pid), &value);
+    if (s.IsNotFound()) return std::optional<PidMeta>();
+    if (!s.ok()) {
+      return std::unexpected(io_error(
+          "reading journal metadata of '" + std::string(pid) + "' in", options.directory, s));
+    }
+    auto m = decode_pid_meta(value);
+    if (!m) {
+      return fail(Errc::corrupted,
+                  "journal metadata of '" + std::string(pid) + "' does not decode");
+    }
+    return std::optional<PidMeta>(*m);
+  }
+
+  Result<PidState*> state_for(const std::string& pid) {
+    auto it = pids.find(pid);
+    if (it != pids.end()) return &it->second;
+    auto meta = read_meta(pid);
+    if (!meta) return std::unexpected(meta.error());
+    PidState st;
+    if (*meta) st = PidState{(*meta)->highest, (*meta)->epoch, (*meta)->deleted_to};
+    return &pids.emplace(pid, st).first->second;
   }
 
   // ---- writer thread -------------------------------------------------------------------
@@ -194,6 +312,8 @@ struct RocksDbJournal::Impl {
     std::size_t next = 0;
     std::vector<Op> group;
     rocksdb::WriteBatch batch;
+    std::string segment;
+    std::string entries;
     for (;;) {
       if (next == backlog.size()) {
         backlog.clear();
@@ -203,78 +323,23 @@ struct RocksDbJournal::Impl {
         if (queue.empty()) return;  // stopping, and everything is done
         backlog.swap(queue);
       }
-      // A delete commits alone, so it sees every earlier append in the store; appends are
-      // taken up to max_batch_bytes.
       group.clear();
-      if (backlog[next].is_delete) {
+      if (backlog[next].kind == Kind::remove) {
+        // A delete commits alone, after any fold in flight, so it sees every earlier append
+        // and no fold writes chunks of the range it removes behind it.
+        wait_for_fold();
         group.push_back(std::move(backlog[next++]));
       } else {
         std::size_t bytes = 0;
-        while (next < backlog.size() && !backlog[next].is_delete &&
+        while (next < backlog.size() && backlog[next].kind != Kind::remove &&
                (group.empty() || bytes + backlog[next].data.size() <= options.max_batch_bytes)) {
           bytes += backlog[next].data.size();
           group.push_back(std::move(backlog[next++]));
         }
       }
-      commit(group, batch);
+      commit(group, batch, segment, entries);
+      maybe_seal();
     }
-  }
-
-  Result<PidState*> state_for(const std::string& pid) {
-    auto it = pids.find(pid);
-    if (it != pids.end()) return &it->second;
-    auto loaded = load_state(pid);
-    if (!loaded) return std::unexpected(loaded.error());
-    return &pids.emplace(pid, *loaded).first->second;
-  }
-
-  // Highest sequence and epoch: the larger of the meta entry and the newest stored event.
-  Result<PidState> load_state(const std::string& pid) const {
-    PidState st;
-    std::string value;
-    auto s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), meta_pid_key(pid), &value);
-    if (s.ok()) {
-      auto m = decode_pid_meta(value);
-      if (!m) return fail(Errc::corrupted, "journal metadata of '" + pid + "' does not decode");
-      st.highest = m->highest;
-      st.epoch = m->epoch;
-      st.deleted_to = m->deleted_to;
-      st.in_meta = true;
-    } else if (!s.IsNotFound()) {
-      return std::unexpected(
-          io_error("reading journal metadata of '" + pid + "' in", options.directory, s));
-    }
-    auto last = last_event(pid);
-    if (!last) return std::unexpected(last.error());
-    if (*last) {
-      st.highest = std::max(st.highest, (*last)->sequence_nr);
-      st.epoch = std::max(st.epoch, (*last)->writer_epoch);
-    }
-    return st;
-  }
-
-  Result<std::optional<EventRecord>> last_event(const std::string& pid) const {
-    const std::string lower = journal_key(pid, 0);
-    const std::string upper = journal_key_end(pid);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
-    it->SeekToLast();
-    if (!it->Valid()) {
-      if (!it->status().ok()) {
-        return std::unexpected(
-            io_error("reading the journal of '" + pid + "' in", options.directory, it->status()));
-      }
-      return std::optional<EventRecord>();
-    }
-    auto key = decode_journal_key(it->key().ToStringView());
-    if (!key) return fail(Errc::corrupted, "a journal key of '" + pid + "' does not decode");
-    auto rec =
-        decode_record(it->key().ToStringView(), it->value().ToStringView(), pid, key->sequence_nr);
-    if (!rec) return std::unexpected(rec.error());
-    return std::optional<EventRecord>(std::move(*rec));
   }
 
   void refuse(Op& op, Error error) {
@@ -282,9 +347,8 @@ struct RocksDbJournal::Impl {
     op.promise.complete(std::unexpected(std::move(error)));
   }
 
-  // Validates `op` against the cached state and adds its writes; false if refused.
-  bool stage_append(Op& op, rocksdb::WriteBatch& batch,
-                    std::vector<std::pair<PidState*, PidState>>& undo) {
+  // Validates `op` against the writer's state; false if refused.
+  bool stage_append(Op& op, std::vector<std::pair<PidState*, PidState>>& undo) {
     auto st = state_for(op.persistence_id);
     if (!st) {
       refuse(op, st.error());
@@ -305,79 +369,117 @@ struct RocksDbJournal::Impl {
       return false;
     }
     undo.emplace_back(&s, s);
-    std::string_view data(op.data);
-    for (std::size_t i = 0; i < op.events; ++i) {
-      const auto key = data.substr(0, op.lengths[2 * i]);
-      const auto value = data.substr(key.size(), op.lengths[2 * i + 1]);
-      batch.Put(cf(kJournalCf), rocksdb::Slice(key.data(), key.size()),
-                rocksdb::Slice(value.data(), value.size()));
-      data.remove_prefix(key.size() + value.size());
-    }
-    for (const auto& [seq, tag] : op.tags) {
-      batch.Put(cf(kTagsCf), tag_key(tag, ++offset), tag_value(op.persistence_id, seq));
-    }
-    const bool epoch_changed = op.epoch != s.epoch;
     s.highest += op.events;
     s.epoch = op.epoch;
-    // The newest event already carries the highest sequence and epoch; meta is written when a
-    // pid first appears (for persistence_ids) or its epoch moves.
-    if (!s.in_meta || epoch_changed) {
-      s.in_meta = true;
-      batch.Put(cf(kMetaCf), meta_pid_key(op.persistence_id),
-                encode_pid_meta({s.highest, s.epoch, s.deleted_to}));
-    }
+    offset += op.tags.size();
     return true;
   }
 
-  // Stages a range delete; returns how many events it removes, or an error.
+  // Stages removing the chunks whole below `to` and records deleted_to; reads skip the rest.
   Result<std::uint64_t> stage_delete(Op& op, rocksdb::WriteBatch& batch,
                                      std::vector<std::pair<PidState*, PidState>>& undo) {
     auto st = state_for(op.persistence_id);
     if (!st) return std::unexpected(st.error());
     PidState& s = **st;
-    const std::uint64_t to = std::min(op.delete_to, s.highest);
-    if (to == 0) return 0;
+    const std::uint64_t to = std::min(op.to, s.highest);
+    if (to <= s.deleted_to) return 0;
+    const std::uint64_t removed = to - s.deleted_to;  // sequence numbers are gap-free
+    // The chunk that holds `to + 1` (if any) stays; every chunk before it goes.
     const std::string lower = journal_key(op.persistence_id, 0);
-    const std::string upper = journal_key(op.persistence_id, to + 1);
-    rocksdb::Slice up(upper);
+    const std::string upper = journal_key_end(op.persistence_id);
+    rocksdb::Slice lo(lower), up(upper);
     rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
     ro.iterate_upper_bound = &up;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
-    std::uint64_t n = 0;
-    for (it->Seek(lower); it->Valid(); it->Next()) ++n;
-    if (!it->status().ok()) {
-      return std::unexpected(io_error("counting events of '" + op.persistence_id + "' in",
+    it->SeekForPrev(journal_key(op.persistence_id, to + 1));
+    std::string end;
+    if (it->Valid()) {
+      auto key = decode_journal_key(view(it->key()));
+      auto count = chunk_count(view(it->value()));
+      if (!key || !count) {
+        return fail(Errc::corrupted,
+                    "a journal chunk of '" + op.persistence_id + "' does not decode");
+      }
+      end = key->sequence_nr + *count - 1 <= to ? journal_key(op.persistence_id, to + 1)
+                                                : journal_key(op.persistence_id, key->sequence_nr);
+    } else if (!it->status().ok()) {
+      return std::unexpected(io_error("reading the journal of '" + op.persistence_id + "' in",
                                       options.directory, it->status()));
     }
+    if (!end.empty()) batch.DeleteRange(cf(kJournalCf), lower, end);
     undo.emplace_back(&s, s);
-    batch.DeleteRange(cf(kJournalCf), lower, upper);
-    s.deleted_to = std::max(s.deleted_to, to);
-    s.in_meta = true;
+    s.deleted_to = to;
     batch.Put(cf(kMetaCf), meta_pid_key(op.persistence_id),
               encode_pid_meta({s.highest, s.epoch, s.deleted_to}));
+    return removed;
+  }
+
+  Result<std::uint64_t> stage_snapshot_delete(Op& op, rocksdb::WriteBatch& batch) {
+    const std::string lower = journal_key(op.persistence_id, 0);
+    const std::string upper = journal_key_end(op.persistence_id);
+    rocksdb::Slice lo(lower), up(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = &up;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kSnapshotsCf)));
+    std::vector<std::string> keys;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(view(it->key()));
+    if (!it->status().ok()) {
+      return std::unexpected(io_error("listing snapshots of '" + op.persistence_id + "' in",
+                                      options.directory, it->status()));
+    }
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto k = decode_journal_key(keys[i]);
+      const bool by_count = op.keep_last > 0 && i + op.keep_last < keys.size();
+      const bool by_seq = op.keep_last == 0 && k && k->sequence_nr <= op.to;
+      if (by_count || by_seq) {
+        batch.Delete(cf(kSnapshotsCf), keys[i]);
+        ++n;
+      }
+    }
     return n;
   }
 
-  void commit(std::vector<Op>& group, rocksdb::WriteBatch& batch) {
+  void commit(std::vector<Op>& group, rocksdb::WriteBatch& batch, std::string& segment,
+              std::string& entries) {
     batch.Clear();
+    entries.clear();
     std::vector<std::pair<PidState*, PidState>> undo;
     std::vector<std::pair<Op*, std::uint64_t>> accepted;  // op, its result
     const std::uint64_t offset_before = offset;
     std::uint64_t events = 0;
     for (auto& op : group) {
-      if (op.is_delete) {
-        auto n = stage_delete(op, batch, undo);
-        if (n) {
-          accepted.emplace_back(&op, *n);
-        } else {
-          refuse(op, n.error());
-        }
-      } else if (stage_append(op, batch, undo)) {
-        accepted.emplace_back(&op, op.expected_next + op.events - 1);
-        events += op.events;
+      Result<std::uint64_t> r = 0;
+      switch (op.kind) {
+        case Kind::append:
+          if (!stage_append(op, undo)) continue;
+          entries.append(op.data);
+          events += op.events;
+          r = op.expected_next + op.events - 1;
+          break;
+        case Kind::remove:
+          r = stage_delete(op, batch, undo);
+          break;
+        case Kind::snapshot_save:
+          batch.Put(cf(kSnapshotsCf), journal_key(op.persistence_id, op.to), op.data);
+          break;
+        case Kind::snapshot_delete:
+          r = stage_snapshot_delete(op, batch);
+          break;
       }
+      if (!r) {
+        refuse(op, r.error());
+        continue;
+      }
+      accepted.emplace_back(&op, *r);
     }
-    if (offset != offset_before) batch.Put(cf(kMetaCf), kMetaOffsetKey, encode_u64_be(offset));
+    if (events > 0) {
+      segment.clear();
+      encode_segment(segment, offset_before + 1, events, entries);
+      batch.Put(cf(kLogCf), log_key(next_group), segment);
+    }
 
     rocksdb::Status s;
     if (batch.Count() > 0) {
@@ -394,7 +496,14 @@ struct RocksDbJournal::Impl {
     }
     if (!s.ok()) {
       needs_resume = true;
-      for (auto it = undo.rbegin(); it != undo.rend(); ++it) *it->first = it->second;
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+        it->first->highest = it->second.highest;
+        it->first->epoch = it->second.epoch;
+        // Only a delete changes deleted_to, and none runs beside a fold, which reads it.
+        if (it->first->deleted_to != it->second.deleted_to) {
+          it->first->deleted_to = it->second.deleted_to;
+        }
+      }
       offset = offset_before;
       const Error error = io_error("journal write failed in", options.directory, s);
       for (auto& [op, result] : accepted) {
@@ -403,22 +512,496 @@ struct RocksDbJournal::Impl {
       }
       return;
     }
+    if (events > 0) {
+      apply_to_tail(accepted, offset_before, segment.size());
+      ++next_group;
+    }
     committed_offset.store(offset, std::memory_order_release);
-    if (metrics.appends != nullptr) {
-      const auto bytes = batch.GetDataSize();
+    if (metrics.appends != nullptr && events > 0) {
       metrics.events->inc(events);
-      metrics.bytes->inc(bytes);
+      metrics.bytes->inc(segment.size());
       metrics.group_events->record(events);
-      metrics.group_bytes->record(bytes);
+      metrics.group_bytes->record(segment.size());
     }
     for (auto& [op, result] : accepted) {
-      if (metrics.appends != nullptr && !op->is_delete) {
+      if (metrics.appends != nullptr && op->kind == Kind::append) {
         metrics.appends->inc();
         metrics.append_ns->record(nanos_since(op->enqueued));
       }
       op->promise.complete(result);
     }
     if (!accepted.empty()) notify(offset);
+  }
+
+  // Makes a committed group visible to readers.
+  void apply_to_tail(const std::vector<std::pair<Op*, std::uint64_t>>& accepted,
+                     std::uint64_t offset_before, std::size_t segment_bytes) {
+    std::uint64_t o = offset_before;
+    std::lock_guard lock(tail_mutex);
+    if (current.pids.empty()) current.first_group = next_group;
+    for (auto& [op, result] : accepted) {
+      if (op->kind != Kind::append) continue;
+      auto [it, fresh] = current.pids.try_emplace(op->persistence_id);
+      Tail& t = it->second;
+      if (fresh) {
+        t.first_seq = op->expected_next;
+        t.state = &pids.find(op->persistence_id)->second;
+      }
+      t.epoch = op->epoch;
+      for (std::size_t i = 0; i < op->events; ++i) {
+        const auto rec = std::string_view(op->data).substr(op->records[2 * i], op->records[2 * i + 1]);
+        t.starts.push_back(static_cast<std::uint32_t>(t.records.size()));
+        put_varint(t.records, rec.size());
+        t.records.append(rec);
+      }
+      for (const auto& [seq, tag] : op->tags) {
+        current.tags[tag].push_back(TagRef{++o, &it->first, seq});
+      }
+    }
+    current.last_group = next_group;
+    current.last_offset = o;
+    current.bytes += segment_bytes;
+  }
+
+  void seal_locked() {
+    sealed = std::make_unique<Generation>(std::move(current));
+    current = Generation{};
+    fold_cv.notify_all();
+  }
+
+  void maybe_seal() {
+    std::unique_lock lock(tail_mutex);
+    if (current.bytes < options.fold_bytes) return;
+    if (!sealed) {
+      seal_locked();
+      return;
+    }
+    // The folder is behind: hold appends until it catches up, so memory stays bounded.
+    if (current.bytes >= 4 * options.fold_bytes) {
+      fold_cv.wait(lock, [&] { return !sealed; });
+      seal_locked();
+    }
+  }
+
+  void wait_for_fold() {
+    std::unique_lock lock(tail_mutex);
+    fold_cv.wait(lock, [&] { return !sealed; });
+  }
+
+  // ---- folder thread -------------------------------------------------------------------
+
+  void run_folder() {
+    for (;;) {
+      Generation* g = nullptr;
+      {
+        std::unique_lock lock(tail_mutex);
+        fold_cv.wait(lock, [&] { return sealed != nullptr || fold_stop; });
+        if (!sealed) {
+          // Closing: fold what is left, so the next open need not re-read the log.
+          if (current.pids.empty()) return;
+          seal_locked();
+        }
+        g = sealed.get();
+      }
+      const auto start = SteadyClock::now();
+      auto r = fold(*g);
+      if (!r) {
+        // The log still holds everything; the next open folds it again.
+        spdlog::error("journal '{}': folding the log failed: {}", options.directory,
+                      r.error().describe());
+        std::unique_lock lock(tail_mutex);
+        if (fold_stop) return;
+        fold_cv.wait_for(lock, std::chrono::seconds(1));
+        continue;
+      }
+      if (metrics.fold_ns != nullptr) {
+        metrics.fold_ns->record(nanos_since(start));
+        metrics.folds->inc();
+      }
+      {
+        std::lock_guard lock(tail_mutex);
+        folded_group = g->last_group;
+        sealed.reset();
+      }
+      fold_cv.notify_all();
+    }
+  }
+
+  // Writes a sealed generation as chunks, tag chunks and metadata, then drops its log
+  // segments. The writes skip RocksDB's WAL: the log segments are the durable copy until a
+  // flush (atomic across column families) persists the fold and the deletion together, so
+  // after a crash either the fold is complete on disk or the log is still there to fold again.
+  // Chunk keys depend only on the events, so folding again writes the same keys.
+  Result<void> fold(const Generation& g) {
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    rocksdb::WriteBatch batch;
+    auto flush = [&](bool force) -> Result<void> {
+      if (batch.Count() == 0 || (!force && batch.GetDataSize() < kFoldBatchBytes)) return {};
+      auto s = db->Write(wo, &batch);
+      batch.Clear();
+      if (!s.ok()) return std::unexpected(io_error("folding the log in", options.directory, s));
+      return {};
+    };
+    std::string value;
+    for (const auto& [pid, t] : g.pids) {
+      const std::uint64_t deleted_to = t.state->deleted_to;
+      std::size_t i = deleted_to >= t.first_seq
+                          ? static_cast<std::size_t>(deleted_to - t.first_seq + 1)
+                          : 0;
+      while (i < t.starts.size()) {
+        std::size_t j = i + 1;
+        while (j < t.starts.size() && t.starts[j] - t.starts[i] < kChunkBytes) ++j;
+        const std::size_t end = j < t.starts.size() ? t.starts[j] : t.records.size();
+        value.clear();
+        encode_chunk(value, j - i, std::string_view(t.records).substr(t.starts[i], end - t.starts[i]));
+        batch.Put(cf(kJournalCf), journal_key(pid, t.first_seq + i), value);
+        i = j;
+      }
+      batch.Put(cf(kMetaCf), meta_pid_key(pid),
+                encode_pid_meta({t.last_seq(), t.epoch, deleted_to}));
+      if (auto r = flush(false); !r) return r;
+    }
+    std::vector<TagEntry> entries;
+    for (const auto& [tag, refs] : g.tags) {
+      for (std::size_t i = 0; i < refs.size(); i += kTagChunkEntries) {
+        entries.clear();
+        for (std::size_t k = i; k < std::min(refs.size(), i + kTagChunkEntries); ++k) {
+          entries.push_back(TagEntry{refs[k].offset, *refs[k].persistence_id, refs[k].sequence_nr});
+        }
+        value.clear();
+        encode_tag_chunk(value, entries.front().offset, entries);
+        batch.Put(cf(kTagsCf), tag_key(tag, entries.front().offset), value);
+      }
+      if (auto r = flush(false); !r) return r;
+    }
+    if (g.first_group > 0) {
+      batch.DeleteRange(cf(kLogCf), log_key(g.first_group), log_key(g.last_group + 1));
+    }
+    batch.Put(cf(kMetaCf), kMetaFoldedKey, encode_u64_be(g.last_group));
+    batch.Put(cf(kMetaCf), kMetaOffsetKey, encode_u64_be(g.last_offset));
+    return flush(true);
+  }
+
+  // ---- open: the log after the last fold becomes the current generation again -------------
+
+  Result<void> replay_log() {
+    std::string value;
+    auto s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), kMetaFoldedKey, &value);
+    if (s.ok()) {
+      auto f = decode_u64_be(value);
+      if (!f) return fail(Errc::corrupted, "the journal in '" + options.directory +
+                                               "' has an undecodable fold marker");
+      folded_group = *f;
+    } else if (!s.IsNotFound()) {
+      return std::unexpected(io_error("cannot read the journal metadata in", options.directory, s));
+    }
+    s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), kMetaOffsetKey, &value);
+    if (s.ok()) {
+      auto o = decode_u64_be(value);
+      if (!o) {
+        return fail(Errc::corrupted,
+                    "the journal in '" + options.directory + "' has an undecodable global offset");
+      }
+      offset = *o;
+    } else if (!s.IsNotFound()) {
+      return std::unexpected(io_error("cannot read the journal metadata in", options.directory, s));
+    }
+    next_group = folded_group + 1;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kLogCf)));
+    std::string key;
+    std::uint64_t segments = 0;
+    for (it->Seek(log_key(folded_group + 1)); it->Valid(); it->Next()) {
+      auto no = decode_u64_be(view(it->key()));
+      if (!no) return fail(Errc::corrupted, "a journal log key in '" + options.directory +
+                                                "' does not decode");
+      std::vector<std::pair<Op*, std::uint64_t>> accepted;
+      std::vector<Op> ops;
+      std::uint64_t first_offset = offset + 1;
+      auto header = decode_segment(
+          view(it->value()), *no, [&](const SegmentEntry& e) -> Result<void> {
+            const std::string pid(e.persistence_id);
+            key.clear();
+            put_journal_key(key, pid, e.sequence_nr);
+            auto rec = decode_record(key, e.record, pid, e.sequence_nr);
+            if (!rec) return std::unexpected(rec.error());
+            auto st = state_for(pid);
+            if (!st) return std::unexpected(st.error());
+            if (e.sequence_nr != (*st)->highest + 1) {
+              return fail(Errc::corrupted,
+                          "journal log segment " + std::to_string(*no) + ": '" + pid +
+                              "' at sequence " + std::to_string(e.sequence_nr) +
+                              " does not follow " + std::to_string((*st)->highest));
+            }
+            (*st)->highest = e.sequence_nr;
+            (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
+            Op op;
+            op.persistence_id = pid;
+            op.expected_next = e.sequence_nr;
+            op.epoch = rec->writer_epoch;
+            op.events = 1;
+            op.data.assign(e.record);
+            op.records = {0, static_cast<std::uint32_t>(e.record.size())};
+            for (auto& t : rec->tags) op.tags.emplace_back(e.sequence_nr, std::move(t));
+            offset += op.tags.size();
+            ops.push_back(std::move(op));
+            return {};
+          });
+      if (!header) {
+        return std::unexpected(header.error().with_context("opening the journal in '" +
+                                                           options.directory + "'"));
+      }
+      if (header->first_offset != first_offset) {
+        return fail(Errc::corrupted, "journal log segment " + std::to_string(*no) +
+                                         " starts at tag offset " +
+                                         std::to_string(header->first_offset) + ", expected " +
+                                         std::to_string(first_offset));
+      }
+      for (auto& op : ops) accepted.emplace_back(&op, 0);
+      next_group = *no;
+      apply_to_tail(accepted, first_offset - 1, it->value().size());
+      next_group = *no + 1;
+      ++segments;
+    }
+    if (!it->status().ok()) {
+      return std::unexpected(io_error("reading the journal log in", options.directory,
+                                      it->status()));
+    }
+    if (segments > 0) {
+      spdlog::info("journal '{}': re-read {} log segments ({} bytes) not yet folded",
+                   options.directory, segments, current.bytes);
+    }
+    committed_offset = offset;
+    return {};
+  }
+
+  // ---- readers ---------------------------------------------------------------------------
+
+  // Events of a pid still in memory, oldest generation first.
+  std::vector<std::pair<std::uint64_t, std::string>> tail_events(const std::string& pid,
+                                                                 std::uint64_t from,
+                                                                 std::uint64_t to,
+                                                                 std::size_t max_events) {
+    std::vector<std::pair<std::uint64_t, std::string>> out;
+    std::lock_guard lock(tail_mutex);
+    for (const Generation* g : {sealed.get(), &current}) {
+      if (g == nullptr) continue;
+      auto it = g->pids.find(pid);
+      if (it == g->pids.end()) continue;
+      const Tail& t = it->second;
+      for (std::uint64_t seq = std::max(from, t.first_seq);
+           seq <= std::min(to, t.last_seq()) && out.size() < max_events; ++seq) {
+        out.emplace_back(seq, std::string(t.record(seq)));
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::uint64_t> tail_highest(const std::string& pid) {
+    std::lock_guard lock(tail_mutex);
+    for (const Generation* g : {&current, sealed.get()}) {
+      if (g == nullptr) continue;
+      auto it = g->pids.find(pid);
+      if (it != g->pids.end()) return it->second.last_seq();
+    }
+    return std::nullopt;
+  }
+
+  // Reads chunks of `pid` from `from`, calling `take(seq, record)` for each event in order
+  // (no sequence twice, even where a fold after a crash left overlapping chunks) until it
+  // returns false.
+  Result<void> read_chunks(const std::string& pid, std::uint64_t from, const rocksdb::Snapshot* snap,
+                           std::size_t readahead,
+                           const std::function<bool(std::uint64_t, std::string_view)>& take) const {
+    const std::string lower = journal_key(pid, 0);
+    const std::string upper = journal_key_end(pid);
+    rocksdb::Slice lo(lower), up(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = &up;
+    ro.snapshot = snap;
+    ro.readahead_size = readahead;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
+    it->SeekForPrev(journal_key(pid, from));
+    if (!it->Valid()) it->SeekToFirst();
+    std::uint64_t last = from - 1;
+    bool more = true;
+    for (; it->Valid() && more; it->Next()) {
+      auto key = decode_journal_key(view(it->key()));
+      if (!key) return fail(Errc::corrupted, "a journal key of '" + pid + "' does not decode");
+      auto walked = walk_chunk(view(it->value()), pid, key->sequence_nr,
+                               [&](std::uint64_t seq, std::string_view rec) {
+                                 if (seq <= last) return true;
+                                 last = seq;
+                                 more = take(seq, rec);
+                                 return more;
+                               });
+      if (!walked) return walked;
+    }
+    if (!it->status().ok()) {
+      return std::unexpected(
+          io_error("reading the journal of '" + pid + "' in", options.directory, it->status()));
+    }
+    return {};
+  }
+
+  Result<std::vector<EventRecord>> read(const std::string& pid, std::uint64_t from,
+                                        std::uint64_t to, std::size_t max_events) {
+    std::vector<EventRecord> out;
+    if (max_events == 0 || from > to) return out;
+    // Memory first, then the store: a fold moves events from the one to the other only after
+    // writing them, so between the two every event is in at least one.
+    auto memory = tail_events(pid, from, to, max_events);
+    auto meta = read_meta(pid);
+    if (!meta) return std::unexpected(meta.error());
+    const std::uint64_t deleted_to = *meta ? (*meta)->deleted_to : 0;
+    from = std::max(from, deleted_to + 1);
+    if (from > to) return out;
+    out.reserve(std::min<std::size_t>(max_events, 4096));
+    std::string key;
+    Error damage(Errc::internal, "");
+    bool damaged = false;
+    auto take = [&](std::uint64_t seq, std::string_view rec) {
+      if (seq < from) return true;
+      if (seq > to || out.size() >= max_events) return false;
+      key.clear();
+      put_journal_key(key, pid, seq);
+      auto r = decode_record(key, rec, pid, seq);
+      if (!r) {
+        damage = r.error();
+        damaged = true;
+        return false;
+      }
+      out.push_back(std::move(*r));
+      return out.size() < max_events;
+    };
+    auto chunks = read_chunks(pid, from, nullptr, max_events >= 1024 ? 2u << 20 : 0, take);
+    if (!chunks) return std::unexpected(chunks.error());
+    if (damaged) return std::unexpected(damage);
+    const std::uint64_t last = out.empty() ? from - 1 : out.back().sequence_nr;
+    for (auto& [seq, rec] : memory) {
+      if (seq <= last || seq < from) continue;
+      if (!take(seq, rec)) break;
+    }
+    if (damaged) return std::unexpected(damage);
+    return out;
+  }
+
+  Result<std::vector<TaggedEvent>> events_by_tag(const std::string& tag,
+                                                 std::uint64_t after_offset,
+                                                 std::size_t max_events) {
+    std::vector<TaggedEvent> out;
+    if (max_events == 0 || after_offset == kMaxSeq) return out;
+    struct Found {
+      std::uint64_t offset;
+      std::string pid;
+      std::uint64_t seq;
+      std::string record;  // empty: still to read from a chunk
+    };
+    // Memory first (see read()).
+    std::vector<Found> memory;
+    {
+      std::lock_guard lock(tail_mutex);
+      for (const Generation* g : {sealed.get(), &current}) {
+        if (g == nullptr) continue;
+        auto it = g->tags.find(tag);
+        if (it == g->tags.end()) continue;
+        const auto& refs = it->second;
+        auto r = std::upper_bound(refs.begin(), refs.end(), after_offset,
+                                  [](std::uint64_t o, const TagRef& t) { return o < t.offset; });
+        for (; r != refs.end() && memory.size() < max_events; ++r) {
+          const Tail& t = g->pids.at(*r->persistence_id);
+          memory.push_back(Found{r->offset, *r->persistence_id, r->sequence_nr,
+                                 std::string(t.record(r->sequence_nr))});
+        }
+      }
+    }
+    const std::uint64_t memory_from = memory.empty() ? kMaxSeq : memory.front().offset;
+    std::vector<Found> stored;
+    const std::string lower = tag_key(tag, 0);
+    const std::string upper = tag_key_end(tag);
+    rocksdb::Slice lo(lower), up(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = &up;
+    // One snapshot for the index and the events, so a page is one consistent view.
+    const rocksdb::Snapshot* snapshot = db->GetSnapshot();
+    ro.snapshot = snapshot;
+    struct Release {
+      rocksdb::DB* db;
+      const rocksdb::Snapshot* s;
+      ~Release() { db->ReleaseSnapshot(s); }
+    } release{db, snapshot};
+    {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kTagsCf)));
+      it->SeekForPrev(tag_key(tag, after_offset + 1));
+      if (!it->Valid()) it->SeekToFirst();
+      for (; it->Valid() && stored.size() < max_events; it->Next()) {
+        auto first = tag_key_offset(view(it->key()));
+        if (!first) {
+          return fail(Errc::corrupted, "a tag index key of '" + tag + "' in '" +
+                                           options.directory + "' does not decode");
+        }
+        auto entries = decode_tag_chunk(view(it->value()), tag, *first);
+        if (!entries) return std::unexpected(entries.error());
+        bool done = false;
+        for (auto& e : *entries) {
+          if (e.offset <= after_offset) continue;
+          if (e.offset >= memory_from || stored.size() >= max_events) {
+            done = true;
+            break;
+          }
+          stored.push_back(Found{e.offset, std::move(e.persistence_id), e.sequence_nr, {}});
+        }
+        if (done) break;
+      }
+      if (!it->status().ok()) {
+        return std::unexpected(
+            io_error("reading events by tag in", options.directory, it->status()));
+      }
+    }
+    std::unordered_map<std::string, std::uint64_t> deleted;  // pid -> deleted_to
+    auto deleted_to = [&](const std::string& pid) -> Result<std::uint64_t> {
+      auto it = deleted.find(pid);
+      if (it != deleted.end()) return it->second;
+      auto meta = read_meta(pid);
+      if (!meta) return std::unexpected(meta.error());
+      const std::uint64_t d = *meta ? (*meta)->deleted_to : 0;
+      deleted.emplace(pid, d);
+      return d;
+    };
+    std::string key;
+    auto emit = [&](Found& f) -> Result<bool> {
+      auto d = deleted_to(f.pid);
+      if (!d) return std::unexpected(d.error());
+      if (f.seq <= *d) return true;  // deleted by delete_to; its index entry stays
+      if (f.record.empty()) {
+        bool found = false;
+        auto r = read_chunks(f.pid, f.seq, snapshot, 0, [&](std::uint64_t seq, std::string_view rec) {
+          if (seq == f.seq) {
+            f.record.assign(rec);
+            found = true;
+          }
+          return seq < f.seq;
+        });
+        if (!r) return std::unexpected(r.error());
+        if (!found) return true;
+      }
+      key.clear();
+      put_journal_key(key, f.pid, f.seq);
+      auto rec = decode_record(key, f.record, f.pid, f.seq);
+      if (!rec) return std::unexpected(rec.error());
+      out.push_back(TaggedEvent{f.offset, std::move(*rec)});
+      return out.size() < max_events;
+    };
+    for (auto* list : {&stored, &memory}) {
+      for (auto& f : *list) {
+        auto more = emit(f);
+        if (!more) return std::unexpected(more.error());
+        if (!*more) return out;
+      }
+    }
+    return out;
   }
 
   void notify(std::uint64_t highest_offset) {
@@ -451,18 +1034,117 @@ struct RocksDbJournal::Impl {
   }
 };
 
+// Snapshots in the journal's own database: saves and deletes go through the writer thread, so
+// they share its group commits; loads read directly.
+class RocksDbJournal::Impl::SnapshotStoreImpl final : public SnapshotStore {
+ public:
+  SnapshotStoreImpl(RocksDbJournal::Impl* impl, const SnapshotOptions& options)
+      : impl_(impl), codec_(options) {}
+
+  Future<std::monostate> save(SnapshotRecord record) override {
+    auto bytes = codec_.encode(record);
+    if (!bytes) return make_ready_future<std::monostate>(std::unexpected(bytes.error()));
+    RocksDbJournal::Impl::Op op;
+    op.kind = RocksDbJournal::Impl::Kind::snapshot_save;
+    op.persistence_id = std::move(record.meta.persistence_id);
+    op.to = record.meta.sequence_nr;
+    op.data = std::move(*bytes);
+    return done_as<std::monostate>(impl_->enqueue(std::move(op)),
+                                   [](std::uint64_t) { return std::monostate{}; });
+  }
+
+  Future<std::optional<SnapshotRecord>> load_latest(std::string persistence_id,
+                                                    SnapshotSelection selection) override {
+    using R = std::optional<SnapshotRecord>;
+    const std::string lower = journal_key(persistence_id, 0);
+    const std::string upper = journal_key_end(persistence_id);
+    rocksdb::Slice lo(lower), up(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = &up;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kSnapshotsCf)));
+    if (selection.max_sequence_nr == kMaxSeq) {
+      it->SeekToLast();
+    } else {
+      it->SeekForPrev(journal_key(persistence_id, selection.max_sequence_nr));
+    }
+    if (!it->Valid()) {
+      if (!it->status().ok()) {
+        return make_ready_future<R>(std::unexpected(io_error(
+            "reading snapshots of '" + persistence_id + "' in", impl_->options.directory,
+            it->status())));
+      }
+      return make_ready_future<R>(R{});
+    }
+    auto key = decode_journal_key(view(it->key()));
+    if (!key) {
+      return make_ready_future<R>(
+          fail(Errc::corrupted, "a snapshot key of '" + persistence_id + "' does not decode"));
+    }
+    auto rec = codec_.decode(view(it->value()), persistence_id, key->sequence_nr);
+    if (!rec) return make_ready_future<R>(std::unexpected(rec.error()));
+    return make_ready_future<R>(R{std::move(*rec)});
+  }
+
+  Future<std::size_t> delete_older(std::string persistence_id, std::size_t keep_last) override {
+    if (keep_last == 0) return delete_to(std::move(persistence_id), kMaxSeq);
+    RocksDbJournal::Impl::Op op;
+    op.kind = RocksDbJournal::Impl::Kind::snapshot_delete;
+    op.persistence_id = std::move(persistence_id);
+    op.keep_last = keep_last;
+    return done_as<std::size_t>(impl_->enqueue(std::move(op)),
+                                [](std::uint64_t n) { return static_cast<std::size_t>(n); });
+  }
+
+  Future<std::size_t> delete_to(std::string persistence_id,
+                                std::uint64_t max_sequence_nr) override {
+    RocksDbJournal::Impl::Op op;
+    op.kind = RocksDbJournal::Impl::Kind::snapshot_delete;
+    op.persistence_id = std::move(persistence_id);
+    op.to = max_sequence_nr;
+    return done_as<std::size_t>(impl_->enqueue(std::move(op)),
+                                [](std::uint64_t n) { return static_cast<std::size_t>(n); });
+  }
+
+ private:
+  template <class T, class F>
+  static Future<T> done_as(Future<std::uint64_t> f, F convert) {
+    Promise<T> p;
+    auto out = p.future();
+    f.on_complete([p, convert](const Result<std::uint64_t>& r) {
+      if (r) {
+        p.complete(convert(*r));
+      } else {
+        p.complete(std::unexpected(r.error()));
+      }
+    });
+    return out;
+  }
+
+  RocksDbJournal::Impl* impl_;
+  SnapshotCodec codec_;
+};
+
 RocksDbJournal::RocksDbJournal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RocksDbJournal::~RocksDbJournal() = default;
 
 Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOptions& options) {
   if (options.directory.empty()) return fail(Errc::invalid_argument, "journal directory is empty");
+  if (!options.create_if_missing && !std::filesystem::exists(options.directory)) {
+    return fail(Errc::not_found, "there is no journal in '" + options.directory +
+                                     "': the directory does not exist");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->options.fold_bytes = std::max<std::size_t>(options.fold_bytes, 1);
 
   rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
+  db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  // Folds skip the WAL; flushing every column family at the same point keeps the fold, its
+  // metadata and the deletion of the folded log together (see Impl::fold).
+  db_options.atomic_flush = true;
   // An incomplete last WAL record (a crash mid-write: never acknowledged) is dropped; damage
   // anywhere else stops the open with an error instead of silently losing later records.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
@@ -476,33 +1158,26 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
     // The other families hold little: small memtables, which also keep the space RocksDB
     // reserves before it recovers from a full disk small.
     o.write_buffer_size = 4u << 20;
-    if (std::string_view(name) == "journal") o = journal_cf_options(options.write_buffer_bytes);
-    if (std::string_view(name) == "tags") o = journal_cf_options(options.write_buffer_bytes / 4);
+    const std::string_view n(name);
+    if (n == "journal" || n == "log") o = big_cf_options(options.write_buffer_bytes);
+    if (n == "tags") o = big_cf_options(options.write_buffer_bytes / 4);
     cfs.emplace_back(name, o);
   }
-  // Made here (when its parent exists) so that RocksDB does not log a missing directory as an
-  // error on first use; RocksDB reports any real problem with it below.
-  std::error_code ignored;
-  std::filesystem::create_directory(options.directory, ignored);
-  auto s = rocksdb::DB::Open(db_options, options.directory, cfs, &impl->handles, &impl->db);
-  if (!s.ok()) return std::unexpected(io_error("cannot open the journal in", options.directory, s));
-
-  std::string value;
-  s = impl->db->Get(rocksdb::ReadOptions(), impl->cf(kMetaCf), kMetaOffsetKey, &value);
-  if (s.ok()) {
-    auto o = decode_u64_be(value);
-    if (!o) {
-      return fail(Errc::corrupted,
-                  "the journal in '" + options.directory + "' has an undecodable global offset");
-    }
-    impl->offset = *o;
-  } else if (!s.IsNotFound()) {
-    return std::unexpected(io_error("cannot read the journal metadata in", options.directory, s));
+  if (options.create_if_missing) {
+    // Made here (when its parent exists) so that RocksDB does not log a missing directory as
+    // an error on first use; RocksDB reports any real problem with it below.
+    std::error_code ignored;
+    std::filesystem::create_directory(options.directory, ignored);
   }
-  impl->committed_offset = impl->offset;
+  auto s = rocksdb::DB::Open(db_options, options.directory, cfs, &impl->handles, &impl->db);
+  if (!s.ok()) return std::unexpected(open_error(options.directory, s));
+
+  if (auto r = impl->replay_log(); !r) return std::unexpected(r.error());
   impl->write_options.sync = options.durability == Durability::fsync;
   if (options.metrics != nullptr) impl->register_metrics(*options.metrics);
+  impl->folder = std::thread([p = impl.get()] { p->run_folder(); });
   impl->writer = std::thread([p = impl.get()] { p->run(); });
+  impl->maybe_seal();
   return std::unique_ptr<RocksDbJournal>(new RocksDbJournal(std::move(impl)));
 }
 
@@ -512,8 +1187,10 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
   op.expected_next = batch.expected_next_sequence_nr;
   op.epoch = batch.writer_epoch;
   op.events = batch.events.size();
-  op.lengths.reserve(2 * op.events);
+  op.records.reserve(2 * op.events);
   std::uint64_t seq = batch.expected_next_sequence_nr;
+  std::string key;
+  std::string record;
   for (const auto& e : batch.events) {
     if (e.sequence_nr != seq || e.persistence_id != batch.persistence_id) {
       return make_ready_future<std::uint64_t>(
@@ -521,13 +1198,14 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
                                            "' has a gap or a foreign event at sequence " +
                                            std::to_string(seq)));
     }
-    const std::size_t key_start = op.data.size();
-    put_journal_key(op.data, batch.persistence_id, seq);
-    const std::size_t value_start = op.data.size();
-    encode_record(op.data, std::string_view(op.data).substr(key_start, value_start - key_start), e,
-                  batch.writer_epoch);
-    op.lengths.push_back(static_cast<std::uint32_t>(value_start - key_start));
-    op.lengths.push_back(static_cast<std::uint32_t>(op.data.size() - value_start));
+    key.clear();
+    put_journal_key(key, batch.persistence_id, seq);
+    record.clear();
+    encode_record(record, key, e, batch.writer_epoch);
+    put_segment_entry(op.data, batch.persistence_id, seq, record);
+    // The record is the entry's last field.
+    op.records.push_back(static_cast<std::uint32_t>(op.data.size() - record.size()));
+    op.records.push_back(static_cast<std::uint32_t>(record.size()));
     for (const auto& t : e.tags) op.tags.emplace_back(seq, t);
     ++seq;
   }
@@ -537,122 +1215,56 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
 
 Future<std::uint64_t> RocksDbJournal::delete_to(std::string persistence_id, std::uint64_t to) {
   Impl::Op op;
-  op.is_delete = true;
+  op.kind = Impl::Kind::remove;
   op.enqueued = SteadyClock::now();
   op.persistence_id = std::move(persistence_id);
-  op.delete_to = to;
+  op.to = to;
   return impl_->enqueue(std::move(op));
 }
 
 Future<std::vector<EventRecord>> RocksDbJournal::read(std::string persistence_id,
                                                       std::uint64_t from, std::uint64_t to,
                                                       std::size_t max_events) {
-  using Out = std::vector<EventRecord>;
-  Out out;
-  if (max_events == 0 || from > to) return make_ready_future<Out>(std::move(out));
-  const std::string lower = journal_key(persistence_id, from);
-  const std::string upper = to == std::numeric_limits<std::uint64_t>::max()
-                                ? journal_key_end(persistence_id)
-                                : journal_key(persistence_id, to + 1);
-  rocksdb::Slice up(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &up;
-  if (max_events >= 1024) ro.readahead_size = 2u << 20;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kJournalCf)));
-  out.reserve(std::min<std::size_t>(max_events, 4096));
-  for (it->Seek(lower); it->Valid() && out.size() < max_events; it->Next()) {
-    const auto key = it->key().ToStringView();
-    auto k = decode_journal_key(key);
-    if (!k) {
-      return make_ready_future<Out>(
-          fail(Errc::corrupted, "a journal key of '" + persistence_id + "' does not decode"));
-    }
-    auto rec = decode_record(key, it->value().ToStringView(), persistence_id, k->sequence_nr);
-    if (!rec) return make_ready_future<Out>(std::unexpected(rec.error()));
-    out.push_back(std::move(*rec));
-  }
-  if (!it->status().ok()) {
-    return make_ready_future<Out>(
-        std::unexpected(io_error("reading the journal of '" + persistence_id + "' in",
-                                 impl_->options.directory, it->status())));
-  }
-  return make_ready_future<Out>(std::move(out));
+  return make_ready_future<std::vector<EventRecord>>(
+      impl_->read(persistence_id, from, to, max_events));
 }
 
 Future<std::uint64_t> RocksDbJournal::highest_sequence_nr(std::string persistence_id) {
-  auto st = impl_->load_state(persistence_id);
-  if (!st) return make_ready_future<std::uint64_t>(std::unexpected(st.error()));
-  return make_ready_future<std::uint64_t>(st->highest);
+  if (auto h = impl_->tail_highest(persistence_id)) return make_ready_future<std::uint64_t>(*h);
+  auto meta = impl_->read_meta(persistence_id);
+  if (!meta) return make_ready_future<std::uint64_t>(std::unexpected(meta.error()));
+  return make_ready_future<std::uint64_t>(*meta ? (*meta)->highest : 0);
 }
 
 Future<std::vector<TaggedEvent>> RocksDbJournal::events_by_tag(std::string tag,
                                                                std::uint64_t after_offset,
                                                                std::size_t max_events) {
-  using Out = std::vector<TaggedEvent>;
-  Out out;
-  if (max_events == 0 || after_offset == std::numeric_limits<std::uint64_t>::max()) {
-    return make_ready_future<Out>(std::move(out));
-  }
-  const std::string upper = tag_key_end(tag);
-  rocksdb::Slice up(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &up;
-  // One snapshot for the index and the events, so a page is one consistent view.
-  const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
-  ro.snapshot = snapshot;
-  auto release = [&] { impl_->db->ReleaseSnapshot(snapshot); };
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kTagsCf)));
-  std::string value;
-  for (it->Seek(tag_key(tag, after_offset + 1)); it->Valid() && out.size() < max_events;
-       it->Next()) {
-    auto offset = tag_key_offset(it->key().ToStringView());
-    auto where = decode_tag_value(it->value().ToStringView());
-    if (!offset || !where) {
-      it.reset();
-      release();
-      return make_ready_future<Out>(fail(Errc::corrupted, "a tag index entry of '" + tag +
-                                                              "' in '" + impl_->options.directory +
-                                                              "' does not decode"));
-    }
-    const std::string key = journal_key(where->persistence_id, where->sequence_nr);
-    auto s = impl_->db->Get(ro, impl_->cf(kJournalCf), key, &value);
-    if (s.IsNotFound()) continue;  // deleted by delete_to; its index entry stays
-    Result<EventRecord> rec =
-        s.ok() ? decode_record(key, value, where->persistence_id, where->sequence_nr)
-               : std::unexpected(io_error("reading events by tag in", impl_->options.directory, s));
-    if (!rec) {
-      it.reset();
-      release();
-      return make_ready_future<Out>(std::unexpected(rec.error()));
-    }
-    out.push_back(TaggedEvent{*offset, std::move(*rec)});
-  }
-  auto status = it->status();
-  it.reset();
-  release();
-  if (!status.ok()) {
-    return make_ready_future<Out>(
-        std::unexpected(io_error("reading events by tag in", impl_->options.directory, status)));
-  }
-  return make_ready_future<Out>(std::move(out));
+  return make_ready_future<std::vector<TaggedEvent>>(
+      impl_->events_by_tag(tag, after_offset, max_events));
 }
 
 Future<std::vector<std::string>> RocksDbJournal::persistence_ids() {
   using Out = std::vector<std::string>;
-  Out out;
+  std::set<std::string> ids;
+  {
+    std::lock_guard lock(impl_->tail_mutex);
+    for (const Impl::Generation* g : {impl_->sealed.get(), &impl_->current}) {
+      if (g == nullptr) continue;
+      for (const auto& [pid, t] : g->pids) ids.insert(pid);
+    }
+  }
   const std::string lower(1, kMetaPidPrefix);
   const std::string upper(1, static_cast<char>(kMetaPidPrefix + 1));
   rocksdb::Slice up(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kMetaCf)));
-  for (it->Seek(lower); it->Valid(); it->Next())
-    out.emplace_back(it->key().ToStringView().substr(1));
+  for (it->Seek(lower); it->Valid(); it->Next()) ids.emplace(view(it->key()).substr(1));
   if (!it->status().ok()) {
     return make_ready_future<Out>(std::unexpected(
         io_error("listing persistence ids in", impl_->options.directory, it->status())));
   }
-  return make_ready_future<Out>(std::move(out));
+  return make_ready_future<Out>(Out(ids.begin(), ids.end()));
 }
 
 std::uint64_t RocksDbJournal::subscribe(std::function<void(std::uint64_t)> listener) {
@@ -669,6 +1281,141 @@ void RocksDbJournal::unsubscribe(std::uint64_t id) {
 
 std::uint64_t RocksDbJournal::last_offset() const {
   return impl_->committed_offset.load(std::memory_order_acquire);
+}
+
+std::shared_ptr<SnapshotStore> RocksDbJournal::snapshot_store(SnapshotOptions options) {
+  return std::make_shared<Impl::SnapshotStoreImpl>(impl_.get(), options);
+}
+
+Result<RocksDbJournal::Stats> RocksDbJournal::stats() {
+  Stats st;
+  auto ids = persistence_ids().get();
+  if (!ids) return std::unexpected(ids.error());
+  st.persistence_ids = ids->size();
+  for (const auto& pid : *ids) {
+    auto meta = impl_->read_meta(pid);
+    if (!meta) return std::unexpected(meta.error());
+    const std::uint64_t deleted = *meta ? (*meta)->deleted_to : 0;
+    std::uint64_t highest = *meta ? (*meta)->highest : 0;
+    if (auto h = impl_->tail_highest(pid)) highest = *h;
+    st.events += highest > deleted ? highest - deleted : 0;
+  }
+  st.highest_offset = last_offset();
+  {
+    std::lock_guard lock(impl_->tail_mutex);
+    st.log_bytes = impl_->current.bytes + (impl_->sealed ? impl_->sealed->bytes : 0);
+  }
+  for (auto* h : impl_->handles) {
+    std::uint64_t v = 0;
+    if (impl_->db->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) st.sst_bytes += v;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kSnapshotsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++st.snapshots;
+  if (!it->status().ok()) {
+    return std::unexpected(
+        io_error("counting snapshots in", impl_->options.directory, it->status()));
+  }
+  return st;
+}
+
+Result<RocksDbJournal::VerifyReport> RocksDbJournal::verify(const std::string& persistence_id,
+                                                            const Progress& progress) {
+  VerifyReport report;
+  std::vector<std::string> ids;
+  if (persistence_id.empty()) {
+    auto all = persistence_ids().get();
+    if (!all) return std::unexpected(all.error());
+    ids = std::move(*all);
+  } else {
+    ids.push_back(persistence_id);
+  }
+  std::string key;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string& pid = ids[i];
+    auto meta = impl_->read_meta(pid);
+    if (!meta) return std::unexpected(meta.error());
+    const std::uint64_t deleted = *meta ? (*meta)->deleted_to : 0;
+    std::uint64_t highest = *meta ? (*meta)->highest : 0;
+    if (auto h = impl_->tail_highest(pid)) highest = *h;
+    if (highest == 0 && !persistence_id.empty()) {
+      return fail(Errc::not_found, "no persistence id '" + pid + "' in the journal in '" +
+                                       impl_->options.directory + "'");
+    }
+    ++report.persistence_ids;
+    std::uint64_t expected = deleted + 1;
+    auto check = [&](std::uint64_t seq, std::string_view rec) {
+      if (seq < expected) return true;  // deleted, or a second copy left by a refold
+      if (seq > expected) {
+        report.problems.emplace_back(Errc::corrupted, "'" + pid + "': events " +
+                                                          std::to_string(expected) + " to " +
+                                                          std::to_string(seq - 1) + " are missing");
+      }
+      key.clear();
+      put_journal_key(key, pid, seq);
+      auto r = decode_record(key, rec, pid, seq);
+      if (!r) report.problems.push_back(r.error());
+      ++report.events;
+      expected = seq + 1;
+      return true;
+    };
+    auto walked = impl_->read_chunks(pid, expected, nullptr, 2u << 20, check);
+    if (!walked) report.problems.push_back(walked.error());
+    for (auto& [seq, rec] : impl_->tail_events(pid, expected, kMaxSeq, kMaxSeq)) check(seq, rec);
+    if (expected <= highest) {
+      report.problems.emplace_back(Errc::corrupted, "'" + pid + "': events " +
+                                                        std::to_string(expected) + " to " +
+                                                        std::to_string(highest) + " are missing");
+    }
+    if (progress) progress(i + 1, ids.size());
+  }
+  if (persistence_id.empty()) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kTagsCf)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto k = decode_journal_key(view(it->key()));
+      auto entries = k ? decode_tag_chunk(view(it->value()), k->persistence_id, k->sequence_nr)
+                       : Result<std::vector<TagEntry>>(fail(Errc::corrupted, "a tag key does not decode"));
+      if (entries) {
+        report.tag_entries += entries->size();
+      } else {
+        report.problems.push_back(entries.error());
+      }
+    }
+    std::unique_ptr<rocksdb::Iterator> log(
+        impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kLogCf)));
+    for (log->SeekToFirst(); log->Valid(); log->Next()) {
+      auto no = decode_u64_be(view(log->key()));
+      auto seg = decode_segment(view(log->value()), no.value_or(0),
+                                [](const SegmentEntry&) -> Result<void> { return {}; });
+      if (!seg) report.problems.push_back(seg.error());
+      ++report.log_segments;
+    }
+    for (auto* i : {it.get(), log.get()}) {
+      if (!i->status().ok()) {
+        report.problems.push_back(io_error("reading", impl_->options.directory, i->status()));
+      }
+    }
+  }
+  return report;
+}
+
+Result<void> RocksDbJournal::compact(const Progress& progress) {
+  {
+    std::unique_lock lock(impl_->tail_mutex);
+    impl_->fold_cv.wait(lock, [&] { return !impl_->sealed; });
+    if (!impl_->current.pids.empty()) impl_->seal_locked();
+    impl_->fold_cv.wait(lock, [&] { return !impl_->sealed; });
+  }
+  const std::size_t n = impl_->handles.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    auto s = impl_->db->CompactRange(o, impl_->handles[i], nullptr, nullptr);
+    if (!s.ok()) return std::unexpected(io_error("compacting the journal in", impl_->options.directory, s));
+    if (progress) progress(i + 1, n);
+  }
+  return {};
 }
 
 }  // namespace weft::persistence

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "persistence/journal_keys.hpp"
+#include "persistence/journal_record.hpp"
+#include "persistence/journal_segment.hpp"
 #include "weft/core/metrics.hpp"
 #include "weft/persistence/memory_journal.hpp"
 
@@ -347,49 +349,60 @@ TEST(RocksDbJournal, BadDirectoriesAreClearIoErrors) {
   EXPECT_EQ(locked.error().code(), Errc::io);
   EXPECT_NE(locked.error().message().find("lock"), std::string::npos) << locked.error().message();
 
+  o.directory = dir.path() + "/never-made";
+  o.create_if_missing = false;  // as the `weft journal` tools open it
+  auto absent = RocksDbJournal::open(o);
+  ASSERT_FALSE(absent.has_value());
+  EXPECT_EQ(absent.error().code(), Errc::not_found);
+  EXPECT_NE(absent.error().message().find("no journal in"), std::string::npos);
+
   o.directory.clear();
   EXPECT_EQ(RocksDbJournal::open(o).error().code(), Errc::invalid_argument);
 }
 
-// Overwrites one stored value behind the journal's back.
-void damage(const std::string& db_dir, const std::string& key, const std::string& value) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* n :
-       {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets"}) {
-    cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+// Opens the journal's database behind its back (it must be closed) to read or damage values.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* n :
+         {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets", "log"}) {
+      cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    }
+    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles_, &db_);
+    EXPECT_TRUE(s.ok()) << s.ToString();
   }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), db_dir, cfs, &handles, &db).ok());
-  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], key, value).ok());
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-}
+  ~RawDb() {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    delete db_;
+  }
+  std::string get(std::size_t cf, const std::string& key) {
+    std::string v;
+    EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &v).ok()) << key;
+    return v;
+  }
+  void put(std::size_t cf, const std::string& key, const std::string& value) {
+    EXPECT_TRUE(db_->Put(rocksdb::WriteOptions(), handles_[cf], key, value).ok());
+  }
+
+ private:
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+constexpr std::size_t kJournalCf = 1;
+constexpr std::size_t kLogCf = 7;
 
 TEST(RocksDbJournal, DamagedRecordsAreCorruptedErrorsNamingPidAndSequence) {
   TempDir dir;
-  std::string good;
   {
     auto j = open_at(dir.db());
     ASSERT_TRUE(j->append(batch("a", 1, 3, {"t"})).get());
-  }
-  {
-    // A bit flip in the payload of a.2.
-    rocksdb::DB* db = nullptr;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* n :
-         {"default", "journal", "tags", "meta", "snapshots", "stream_state", "offsets"}) {
-      cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.db(), cfs, &handles, &db).ok());
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), handles[1], journal_key("a", 2), &good).ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
+  }  // closing folds the log: a's three events are one chunk, keyed by its first sequence
+  const std::string good = RawDb(dir.db()).get(kJournalCf, journal_key("a", 1));
+  // A bit flip in the payload of a.2 (the middle record of the chunk).
   std::string flipped = good;
-  flipped[flipped.size() - 6] ^= 0x10;
-  damage(dir.db(), journal_key("a", 2), flipped);
+  flipped[good.size() / 2 + 4] ^= 0x10;
+  RawDb(dir.db()).put(kJournalCf, journal_key("a", 1), flipped);
   {
     auto j = open_at(dir.db());
     auto r = j->read("a", 1, 10, 10).get();
@@ -401,23 +414,166 @@ TEST(RocksDbJournal, DamagedRecordsAreCorruptedErrorsNamingPidAndSequence) {
     auto t = j->events_by_tag("t", 0, 10).get();
     ASSERT_FALSE(t.has_value());
     EXPECT_EQ(t.error().code(), Errc::corrupted);
+    auto report = j->verify().value();
+    ASSERT_EQ(report.problems.size(), 1u);
+    EXPECT_NE(report.problems[0].message().find("'a' at sequence 2"), std::string::npos)
+        << report.problems[0].message();
+    EXPECT_EQ(report.events, 3u);
   }
-  // A value moved under another key fails its checksum too (the key is covered).
-  damage(dir.db(), journal_key("a", 2), good);
-  std::string third;
-  {
-    auto j = open_at(dir.db());
-    ASSERT_EQ(j->read("a", 1, 10, 10).get().value().size(), 3u);
-  }
-  damage(dir.db(), journal_key("a", 3), good);
+  // A chunk stored under another key fails its checksums too (they cover pid and sequence).
+  RawDb(dir.db()).put(kJournalCf, journal_key("a", 1), good);
+  RawDb(dir.db()).put(kJournalCf, journal_key("a", 2), good);
   auto j = open_at(dir.db());
-  auto r = j->read("a", 3, 3, 10).get();
+  auto r = j->read("a", 1, 10, 10).get();
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), Errc::corrupted);
-  // The writer sees the damaged newest event when it loads "a", and refuses to append to it.
-  auto append = j->append(batch("a", 4, 1)).get();
-  ASSERT_FALSE(append.has_value());
-  EXPECT_EQ(append.error().code(), Errc::corrupted);
+  EXPECT_FALSE(j->verify("a").value().problems.empty());
+}
+
+TEST(RocksDbJournal, DamagedLogSegmentStopsTheOpenNamingIt) {
+  TempDir dir;
+  JournalOptions o;
+  o.directory = dir.db();
+  {
+    auto j = open_at(dir.db());
+    ASSERT_TRUE(j->append(batch("a", 1, 3)).get());
+  }
+  // A segment that was never folded (as after a crash), with one byte changed.
+  std::string segment;
+  {
+    std::string entries;
+    std::string key = journal_key("a", 4);
+    std::string record;
+    encode_record(record, key, event("a", 4), 0);
+    put_segment_entry(entries, "a", 4, record);
+    encode_segment(segment, 1, 1, entries);
+  }
+  RawDb(dir.db()).put(kLogCf, encode_u64_be(2), segment);
+  {
+    auto j = open_at(dir.db());  // the intact segment is re-read: a.4 is there
+    ASSERT_EQ(j->read("a", 1, 10, 10).get().value().size(), 4u);
+  }
+  segment[segment.size() / 2] ^= 0x01;
+  RawDb(dir.db()).put(kLogCf, encode_u64_be(3), segment);
+  auto bad = RocksDbJournal::open(o);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), Errc::corrupted);
+  EXPECT_NE(bad.error().message().find("log segment 3"), std::string::npos)
+      << bad.error().message();
+}
+
+// A tiny fold threshold folds the log many times while appenders and readers run: every read
+// sees each event once, in order, wherever it is (log tail, sealed generation or chunks).
+TEST(RocksDbJournal, FoldingWhileReadingLosesAndDuplicatesNothing) {
+  TempDir dir;
+  JournalOptions o;
+  o.directory = dir.db();
+  o.fold_bytes = 4u << 10;
+  MetricsRegistry registry;
+  o.metrics = &registry;
+  auto j = std::move(*RocksDbJournal::open(o));
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto events = j->read("p0", 1, UINT64_MAX, 100'000).get();
+      if (!events) {
+        ++bad_reads;
+        continue;
+      }
+      for (std::size_t i = 0; i < events->size(); ++i) {
+        if ((*events)[i].sequence_nr != i + 1) ++bad_reads;
+      }
+      auto tagged = j->events_by_tag("all", 0, 100'000).get();
+      if (!tagged) {
+        ++bad_reads;
+        continue;
+      }
+      for (std::size_t i = 0; i < tagged->size(); ++i) {
+        if ((*tagged)[i].offset != i + 1) ++bad_reads;
+      }
+    }
+  });
+  for (std::uint64_t seq = 1; seq <= 300; ++seq) {
+    for (int p = 0; p < 5; ++p) {
+      ASSERT_TRUE(j->append(batch("p" + std::to_string(p), seq, 1, {"all"})).get());
+    }
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad_reads.load(), 0);
+  EXPECT_NE(registry.prometheus_text().find("weft_journal_folds_total"), std::string::npos);
+  for (int p = 0; p < 5; ++p) {
+    auto events = j->read("p" + std::to_string(p), 1, UINT64_MAX, 1000).get().value();
+    ASSERT_EQ(events.size(), 300u);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      ASSERT_EQ(events[i], event("p" + std::to_string(p), i + 1, {"all"}));
+    }
+  }
+  EXPECT_EQ(j->events_by_tag("all", 0, 100'000).get().value().size(), 1500u);
+  // Pages that start in the middle of a chunk.
+  auto page = j->read("p3", 137, 140, 10).get().value();
+  ASSERT_EQ(page.size(), 4u);
+  EXPECT_EQ(page.front().sequence_nr, 137u);
+  auto tail = j->events_by_tag("all", 1234, 3).get().value();
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail.front().offset, 1235u);
+  auto report = j->verify().value();
+  EXPECT_TRUE(report.problems.empty()) << report.problems.front().describe();
+  EXPECT_EQ(report.events, 1500u);
+  ASSERT_TRUE(j->compact().has_value());
+  EXPECT_EQ(j->stats().value().events, 1500u);
+}
+
+TEST(RocksDbJournal, DeleteToInsideAChunkHidesTheDeletedEventsOnly) {
+  TempDir dir;
+  {
+    auto j = open_at(dir.db());
+    ASSERT_TRUE(j->append(batch("a", 1, 10, {"t"})).get());
+  }
+  auto j = open_at(dir.db());  // a.1..10 are one chunk now
+  ASSERT_EQ(j->delete_to("a", 4).get().value(), 4u);
+  ASSERT_TRUE(j->append(batch("a", 11, 2, {"t"})).get());
+  auto events = j->read("a", 1, UINT64_MAX, 100).get().value();
+  ASSERT_EQ(events.size(), 8u);
+  EXPECT_EQ(events.front().sequence_nr, 5u);
+  EXPECT_EQ(j->events_by_tag("t", 0, 100).get().value().size(), 8u);
+  EXPECT_EQ(j->stats().value().events, 8u);
+  ASSERT_EQ(j->delete_to("a", 100).get().value(), 8u);  // capped at the highest
+  EXPECT_TRUE(j->read("a", 1, UINT64_MAX, 100).get().value().empty());
+  EXPECT_EQ(j->highest_sequence_nr("a").get().value(), 12u);
+  EXPECT_TRUE(j->verify().value().problems.empty());
+}
+
+TEST(RocksDbJournal, SnapshotsShareTheDatabase) {
+  TempDir dir;
+  SnapshotOptions so;
+  {
+    auto j = open_at(dir.db());
+    auto store = j->snapshot_store(so);
+    for (std::uint64_t seq : {10, 20, 30}) {
+      SnapshotRecord r;
+      r.meta = {"a", seq, 1};
+      r.manifest = "test.State";
+      r.payload = {std::byte{1}, std::byte{static_cast<unsigned char>(seq)}};
+      ASSERT_TRUE(store->save(r).get());
+    }
+    EXPECT_EQ(store->load_latest("a").get().value()->meta.sequence_nr, 30u);
+    EXPECT_EQ(store->load_latest("a", {25}).get().value()->meta.sequence_nr, 20u);
+    EXPECT_FALSE(store->load_latest("a", {5}).get().value().has_value());
+    EXPECT_FALSE(store->load_latest("b").get().value().has_value());
+    EXPECT_EQ(store->delete_older("a", 2).get().value(), 1u);
+  }
+  auto j = open_at(dir.db());
+  auto store = j->snapshot_store(so);
+  EXPECT_FALSE(store->load_latest("a", {15}).get().value().has_value());  // 10 was deleted
+  auto latest = store->load_latest("a").get().value();
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->payload[1], std::byte{30});
+  EXPECT_EQ(j->stats().value().snapshots, 2u);
+  EXPECT_EQ(store->delete_to("a", 20).get().value(), 1u);
+  EXPECT_EQ(store->delete_older("a", 0).get().value(), 1u);
+  EXPECT_FALSE(store->load_latest("a").get().value().has_value());
 }
 
 TEST(RocksDbJournal, RecordsMetrics) {

@@ -25,6 +25,7 @@ enum class Errc : std::uint16_t {
   corrupted,
   conflict,  // optimistic concurrency: a sequence number or writer epoch did not match
   internal,
+  not_found,  // a named thing (a journal, a persistence id) does not exist
 };
 
 [[nodiscard]] std::string_view to_string(Errc code) noexcept;

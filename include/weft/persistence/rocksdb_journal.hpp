@@ -1,14 +1,18 @@
 // The default journal: embedded RocksDB with group commit. One writer thread owns every
-// write; appends that arrive while an fsync is in flight go into the next write batch and
-// are made durable by one synced write. The on-disk format is in docs/journal-format.md.
+// write; appends that arrive while an fsync is in flight go into the next group, which is
+// stored as one log segment by one synced write. A background thread later folds the log into
+// per-persistence-id chunks and a tag index. The on-disk format is in docs/journal-format.md.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "weft/persistence/journal.hpp"
+#include "weft/persistence/snapshot_store.hpp"
 
 namespace weft {
 class MetricsRegistry;
@@ -23,8 +27,14 @@ struct JournalOptions {
   /// A group commit stops taking appends once it holds this many encoded bytes; the rest go
   /// into the next one. One append larger than this is still written, alone.
   std::size_t max_batch_bytes = 8u << 20;
-  /// Memtable size of the journal column family: larger means fewer, bigger flushes.
+  /// Memtable size of the journal and log column families: larger means fewer, bigger flushes.
   std::size_t write_buffer_bytes = 128u << 20;
+  /// The log is folded into chunks once this many bytes wait in it. Memory holds up to about
+  /// twice this (the events since the last fold, for reads), and a restart after a crash
+  /// re-reads up to this much of the log.
+  std::size_t fold_bytes = 32u << 20;
+  /// False for tools (`weft journal`): a missing directory is an error, not a new journal.
+  bool create_if_missing = true;
   /// Optional: appends, events, bytes, group sizes and fsync latency are recorded here.
   MetricsRegistry* metrics = nullptr;
 };
@@ -60,6 +70,38 @@ class RocksDbJournal final : public Journal {
 
   /// The highest global tag offset committed so far.
   [[nodiscard]] std::uint64_t last_offset() const;
+
+  /// A snapshot store in the same database (column family `snapshots`); saves are group
+  /// committed with the appends. The journal must outlive it.
+  [[nodiscard]] std::shared_ptr<SnapshotStore> snapshot_store(SnapshotOptions options = {});
+
+  struct Stats {
+    std::uint64_t persistence_ids = 0;
+    std::uint64_t events = 0;           // stored, not deleted
+    std::uint64_t highest_offset = 0;   // of the tag index
+    std::uint64_t log_bytes = 0;        // in segments not yet folded
+    std::uint64_t sst_bytes = 0;        // table files on disk
+    std::uint64_t snapshots = 0;
+  };
+  [[nodiscard]] Result<Stats> stats();
+
+  /// Progress of a long operation: units done of total (total 0 when unknown).
+  using Progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+  struct VerifyReport {
+    std::uint64_t persistence_ids = 0;
+    std::uint64_t events = 0;
+    std::uint64_t tag_entries = 0;
+    std::uint64_t log_segments = 0;
+    std::vector<Error> problems;  // each names what is damaged and where
+  };
+  /// Checks every record's checksum and every persistence id's sequence continuity (one id, or
+  /// all), the tag index and the unfolded log. Damage is reported, not returned as an error.
+  [[nodiscard]] Result<VerifyReport> verify(const std::string& persistence_id = {},
+                                            const Progress& progress = {});
+
+  /// Folds the log and compacts every column family (reclaims space after deletes).
+  [[nodiscard]] Result<void> compact(const Progress& progress = {});
 
  private:
   struct Impl;

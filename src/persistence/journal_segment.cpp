@@ -1,0 +1,164 @@
+#include "persistence/journal_segment.hpp"
+
+#include "persistence/journal_keys.hpp"
+#include "persistence/journal_record.hpp"
+
+namespace weft::persistence {
+
+namespace {
+
+void put_bytes(std::string& out, std::string_view b) {
+  put_varint(out, b.size());
+  out.append(b);
+}
+
+std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos) {
+  auto n = get_varint(in, pos);
+  if (!n || *n > in.size() - pos) return std::nullopt;
+  auto out = in.substr(pos, *n);
+  pos += *n;
+  return out;
+}
+
+void put_crc(std::string& out, std::size_t start) {
+  const std::uint32_t crc = crc32c(0, std::string_view(out).substr(start));
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
+}
+
+// Splits `bytes` into body and trailing CRC; false if too short or the CRC does not match.
+bool check_crc(std::string_view bytes, std::string_view& body) {
+  if (bytes.size() < 4) return false;
+  body = bytes.substr(0, bytes.size() - 4);
+  std::uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) {
+    stored |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(bytes[body.size() + i]))
+              << (8 * i);
+  }
+  return crc32c(0, body) == stored;
+}
+
+}  // namespace
+
+void put_segment_entry(std::string& out, std::string_view persistence_id, std::uint64_t seq,
+                       std::string_view record) {
+  put_bytes(out, persistence_id);
+  put_varint(out, seq);
+  put_bytes(out, record);
+}
+
+void encode_segment(std::string& out, std::uint64_t first_offset, std::uint64_t count,
+                    std::string_view entries) {
+  const std::size_t start = out.size();
+  out.push_back(static_cast<char>(kSegmentFormat));
+  put_varint(out, first_offset);
+  put_varint(out, count);
+  out.append(entries);
+  put_crc(out, start);
+}
+
+Result<SegmentHeader> decode_segment(
+    std::string_view segment, std::uint64_t segment_no,
+    const std::function<Result<void>(const SegmentEntry&)>& entry) {
+  auto damaged = [&](const std::string& why) {
+    return fail(Errc::corrupted, "journal log segment " + std::to_string(segment_no) + ": " + why);
+  };
+  std::string_view body;
+  if (!check_crc(segment, body)) return damaged("checksum mismatch");
+  if (body.empty() || static_cast<std::uint8_t>(body[0]) != kSegmentFormat) {
+    return damaged("unknown segment format");
+  }
+  std::size_t pos = 1;
+  SegmentHeader h;
+  auto first = get_varint(body, pos);
+  auto count = get_varint(body, pos);
+  if (!first || !count) return damaged("bad header");
+  h.first_offset = *first;
+  h.count = *count;
+  for (std::uint64_t i = 0; i < h.count; ++i) {
+    SegmentEntry e;
+    auto pid = get_bytes(body, pos);
+    auto seq = pid ? get_varint(body, pos) : std::nullopt;
+    auto rec = seq ? get_bytes(body, pos) : std::nullopt;
+    if (!rec) return damaged("entry " + std::to_string(i) + " is truncated");
+    e.persistence_id = *pid;
+    e.sequence_nr = *seq;
+    e.record = *rec;
+    if (auto r = entry(e); !r) return std::unexpected(r.error());
+  }
+  if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
+  return h;
+}
+
+void encode_chunk(std::string& out, std::uint64_t count, std::string_view records) {
+  put_varint(out, count);
+  out.append(records);
+}
+
+std::optional<std::uint64_t> chunk_count(std::string_view chunk) {
+  std::size_t pos = 0;
+  return get_varint(chunk, pos);
+}
+
+Result<void> walk_chunk(std::string_view chunk, std::string_view persistence_id,
+                        std::uint64_t first_seq,
+                        const std::function<bool(std::uint64_t, std::string_view)>& record) {
+  auto damaged = [&](const std::string& why) {
+    return fail(Errc::corrupted, "journal chunk of '" + std::string(persistence_id) +
+                                     "' from sequence " + std::to_string(first_seq) + ": " + why);
+  };
+  std::size_t pos = 0;
+  auto count = get_varint(chunk, pos);
+  if (!count || *count > chunk.size()) return damaged("bad record count");
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    auto rec = get_bytes(chunk, pos);
+    if (!rec) return damaged("record " + std::to_string(first_seq + i) + " is truncated");
+    if (!record(first_seq + i, *rec)) return {};
+  }
+  if (pos != chunk.size()) return damaged(std::to_string(chunk.size() - pos) + " trailing bytes");
+  return {};
+}
+
+void encode_tag_chunk(std::string& out, std::uint64_t first_offset,
+                      const std::vector<TagEntry>& entries) {
+  const std::size_t start = out.size();
+  put_varint(out, entries.size());
+  std::uint64_t prev = first_offset - 1;
+  for (const auto& e : entries) {
+    put_varint(out, e.offset - prev);
+    prev = e.offset;
+    put_bytes(out, e.persistence_id);
+    put_varint(out, e.sequence_nr);
+  }
+  put_crc(out, start);
+}
+
+Result<std::vector<TagEntry>> decode_tag_chunk(std::string_view chunk, std::string_view tag,
+                                               std::uint64_t first_offset) {
+  auto damaged = [&](const std::string& why) {
+    return fail(Errc::corrupted, "tag index chunk of '" + std::string(tag) + "' from offset " +
+                                     std::to_string(first_offset) + ": " + why);
+  };
+  std::string_view body;
+  if (!check_crc(chunk, body)) return damaged("checksum mismatch");
+  std::size_t pos = 0;
+  auto count = get_varint(body, pos);
+  if (!count || *count > body.size()) return damaged("bad entry count");
+  std::vector<TagEntry> out;
+  out.reserve(*count);
+  std::uint64_t prev = first_offset - 1;
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    auto delta = get_varint(body, pos);
+    auto pid = delta ? get_bytes(body, pos) : std::nullopt;
+    auto seq = pid ? get_varint(body, pos) : std::nullopt;
+    if (!seq || *delta == 0 || prev + *delta < prev) {
+      return damaged("entry " + std::to_string(i) + " does not decode");
+    }
+    prev += *delta;
+    out.push_back(TagEntry{prev, std::string(*pid), *seq});
+  }
+  if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
+  if (!out.empty() && out.front().offset != first_offset) return damaged("first offset mismatch");
+  return out;
+}
+
+}  // namespace weft::persistence
