@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -14,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "weft/core/metrics.hpp"
 #include "weft/persistence/rocksdb_journal.hpp"
 
 namespace weft::bench {
@@ -65,9 +68,11 @@ EventRecord make_event(const std::string& pid, std::uint64_t seq) {
   return e;
 }
 
-std::unique_ptr<RocksDbJournal> open_journal(const std::string& dir) {
+std::unique_ptr<RocksDbJournal> open_journal(const std::string& dir,
+                                             MetricsRegistry* metrics = nullptr) {
   JournalOptions o;
   o.directory = dir;
+  o.metrics = metrics;
   auto j = RocksDbJournal::open(o);
   if (!j) throw std::runtime_error(j.error().describe());
   return std::move(*j);
@@ -210,7 +215,8 @@ Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned
 
 std::string persist(double scale, std::optional<double> baseline_per_s) {
   TempDir dir;
-  auto j = open_journal(dir.path() + "/db");
+  MetricsRegistry metrics;
+  auto j = open_journal(dir.path() + "/db", &metrics);
   std::vector<std::uint64_t> next(kPids, 1);
   const Appenders a;
   // Warm up: every pid's state loaded, first memtable allocated.
@@ -222,6 +228,8 @@ std::string persist(double scale, std::optional<double> baseline_per_s) {
       R"({{"suite":"journal","scenario":"persist","pids":{},"payload_bytes":{},"events_per_s":{:.0f},"load_events_per_s":{:.0f},"p50_us":{:.0f},"p99_us":{:.0f})",
       kPids, kPayloadBytes, max_rate, lat.achieved_per_s, lat.p50_us, lat.p99_us);
   if (baseline_per_s) line += fmt::format(R"(,"vs_baseline":{:.2f})", max_rate / *baseline_per_s);
+  // WEFT_BENCH_DEBUG=1 shows the journal's own metrics (group sizes, fsync and fold times).
+  if (std::getenv("WEFT_BENCH_DEBUG") != nullptr) std::fputs(metrics.prometheus_text().c_str(), stderr);
   return line + "}";
 }
 

@@ -1,6 +1,6 @@
 // The weft binary. Until the node lands, `weft demo` is a showcase of the actor runtime on a
 // small simulated factory: machine actors on timers, supervision with backoff, death watch,
-// asks, and the system's counters.
+// asks, and the system's counters. `weft journal` inspects and maintains a journal.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "demo.hpp"
+#include "journal_cmd.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"weft: persistent actors and event-time streams for the edge"};
@@ -28,7 +29,13 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--workers", demo.workers, "Worker threads (0: one per core)")
       ->capture_default_str();
 
+  weft::app::JournalCliOptions journal;
+  weft::app::add_journal_command(app, journal);
+
   CLI11_PARSE(app, argc, argv);
   if (demo_cmd->parsed()) return weft::app::run_demo(demo);
+  if (journal.command != weft::app::JournalCommand::none) {
+    return weft::app::run_journal_command(journal);
+  }
   return 2;
 }

@@ -46,12 +46,20 @@ void put_segment_entry(std::string& out, std::string_view persistence_id, std::u
   put_bytes(out, record);
 }
 
-void encode_segment(std::string& out, std::uint64_t first_offset, std::uint64_t count,
-                    std::string_view entries) {
-  const std::size_t start = out.size();
+void encode_segment_header(std::string& out, std::uint64_t first_offset, std::uint64_t count) {
   out.push_back(static_cast<char>(kSegmentFormat));
   put_varint(out, first_offset);
   put_varint(out, count);
+}
+
+void encode_segment_trailer(std::string& out, std::uint32_t crc) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
+}
+
+void encode_segment(std::string& out, std::uint64_t first_offset, std::uint64_t count,
+                    std::string_view entries) {
+  const std::size_t start = out.size();
+  encode_segment_header(out, first_offset, count);
   out.append(entries);
   put_crc(out, start);
 }

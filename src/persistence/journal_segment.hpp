@@ -32,6 +32,10 @@ void put_segment_entry(std::string& out, std::string_view persistence_id, std::u
 /// u32le CRC32C of every byte before it. `entries` is the concatenation of put_segment_entry.
 void encode_segment(std::string& out, std::uint64_t first_offset, std::uint64_t count,
                     std::string_view entries);
+/// The same in pieces, so the writer need not copy entries into one buffer: the header, then
+/// the entries (the CRC continues over them), then the trailer with the CRC.
+void encode_segment_header(std::string& out, std::uint64_t first_offset, std::uint64_t count);
+void encode_segment_trailer(std::string& out, std::uint32_t crc);
 
 struct SegmentHeader {
   std::uint64_t first_offset = 0;

@@ -312,8 +312,8 @@ struct RocksDbJournal::Impl {
     std::size_t next = 0;
     std::vector<Op> group;
     rocksdb::WriteBatch batch;
-    std::string segment;
-    std::string entries;
+    std::string header;
+    std::string trailer;
     for (;;) {
       if (next == backlog.size()) {
         backlog.clear();
@@ -337,7 +337,7 @@ struct RocksDbJournal::Impl {
           group.push_back(std::move(backlog[next++]));
         }
       }
-      commit(group, batch, segment, entries);
+      commit(group, batch, header, trailer);
       maybe_seal();
     }
   }
@@ -442,10 +442,9 @@ struct RocksDbJournal::Impl {
     return n;
   }
 
-  void commit(std::vector<Op>& group, rocksdb::WriteBatch& batch, std::string& segment,
-              std::string& entries) {
+  void commit(std::vector<Op>& group, rocksdb::WriteBatch& batch, std::string& header,
+              std::string& trailer) {
     batch.Clear();
-    entries.clear();
     std::vector<std::pair<PidState*, PidState>> undo;
     std::vector<std::pair<Op*, std::uint64_t>> accepted;  // op, its result
     const std::uint64_t offset_before = offset;
@@ -455,7 +454,6 @@ struct RocksDbJournal::Impl {
       switch (op.kind) {
         case Kind::append:
           if (!stage_append(op, undo)) continue;
-          entries.append(op.data);
           events += op.events;
           r = op.expected_next + op.events - 1;
           break;
@@ -475,10 +473,28 @@ struct RocksDbJournal::Impl {
       }
       accepted.emplace_back(&op, *r);
     }
+    std::size_t segment_bytes = 0;
     if (events > 0) {
-      segment.clear();
-      encode_segment(segment, offset_before + 1, events, entries);
-      batch.Put(cf(kLogCf), log_key(next_group), segment);
+      // The segment goes into the batch in pieces: header, each append's entries, trailer.
+      header.clear();
+      encode_segment_header(header, offset_before + 1, events);
+      std::vector<rocksdb::Slice> parts;
+      parts.reserve(accepted.size() + 2);
+      parts.emplace_back(header);
+      std::uint32_t crc = crc32c(0, header);
+      for (auto& [op, result] : accepted) {
+        if (op->kind != Kind::append) continue;
+        parts.emplace_back(op->data);
+        crc = crc32c(crc, op->data);
+      }
+      trailer.clear();
+      encode_segment_trailer(trailer, crc);
+      parts.emplace_back(trailer);
+      for (const auto& p : parts) segment_bytes += p.size();
+      const std::string key = log_key(next_group);
+      rocksdb::Slice key_slice(key);
+      batch.Put(cf(kLogCf), rocksdb::SliceParts(&key_slice, 1),
+                rocksdb::SliceParts(parts.data(), static_cast<int>(parts.size())));
     }
 
     rocksdb::Status s;
@@ -513,15 +529,15 @@ struct RocksDbJournal::Impl {
       return;
     }
     if (events > 0) {
-      apply_to_tail(accepted, offset_before, segment.size());
+      apply_to_tail(accepted, offset_before, segment_bytes);
       ++next_group;
     }
     committed_offset.store(offset, std::memory_order_release);
     if (metrics.appends != nullptr && events > 0) {
       metrics.events->inc(events);
-      metrics.bytes->inc(segment.size());
+      metrics.bytes->inc(segment_bytes);
       metrics.group_events->record(events);
-      metrics.group_bytes->record(segment.size());
+      metrics.group_bytes->record(segment_bytes);
     }
     for (auto& [op, result] : accepted) {
       if (metrics.appends != nullptr && op->kind == Kind::append) {
@@ -546,6 +562,7 @@ struct RocksDbJournal::Impl {
       if (fresh) {
         t.first_seq = op->expected_next;
         t.state = &pids.find(op->persistence_id)->second;
+        t.records.reserve(std::max<std::size_t>(256, 2 * op->data.size()));
       }
       t.epoch = op->epoch;
       for (std::size_t i = 0; i < op->events; ++i) {
@@ -711,6 +728,7 @@ struct RocksDbJournal::Impl {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kLogCf)));
     std::string key;
     std::uint64_t segments = 0;
+    std::unordered_map<std::string, std::uint64_t> replayed;  // pid -> last sequence re-read
     for (it->Seek(log_key(folded_group + 1)); it->Valid(); it->Next()) {
       auto no = decode_u64_be(view(it->key()));
       if (!no) return fail(Errc::corrupted, "a journal log key in '" + options.directory +
@@ -727,13 +745,20 @@ struct RocksDbJournal::Impl {
             if (!rec) return std::unexpected(rec.error());
             auto st = state_for(pid);
             if (!st) return std::unexpected(st.error());
-            if (e.sequence_nr != (*st)->highest + 1) {
+            // Meta may be ahead of the log: a fold interrupted by a crash can have stored a
+            // pid's meta (and chunks) without its end marker, so the segments it covered are
+            // read again. Within the log each pid's events must follow on without a gap.
+            auto [last, first] = replayed.try_emplace(pid, e.sequence_nr - 1);
+            const std::uint64_t follows = first ? std::min(e.sequence_nr - 1, (*st)->highest)
+                                                : last->second;
+            if (e.sequence_nr != follows + 1) {
               return fail(Errc::corrupted,
                           "journal log segment " + std::to_string(*no) + ": '" + pid +
                               "' at sequence " + std::to_string(e.sequence_nr) +
-                              " does not follow " + std::to_string((*st)->highest));
+                              " does not follow " + std::to_string(follows));
             }
-            (*st)->highest = e.sequence_nr;
+            last->second = e.sequence_nr;
+            (*st)->highest = std::max((*st)->highest, e.sequence_nr);
             (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
             Op op;
             op.persistence_id = pid;
@@ -1189,8 +1214,9 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
   op.events = batch.events.size();
   op.records.reserve(2 * op.events);
   std::uint64_t seq = batch.expected_next_sequence_nr;
-  std::string key;
-  std::string record;
+  // Scratch buffers reused by every append of this thread.
+  thread_local std::string key;
+  thread_local std::string record;
   for (const auto& e : batch.events) {
     if (e.sequence_nr != seq || e.persistence_id != batch.persistence_id) {
       return make_ready_future<std::uint64_t>(
