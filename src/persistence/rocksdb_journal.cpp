@@ -122,6 +122,7 @@ std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 struct RocksDbJournal::Impl {
   class SnapshotStoreImpl;
+  struct PidState;
   enum class Kind : std::uint8_t { append, remove, snapshot_save, snapshot_delete };
 
   // One operation waiting for the writer thread. Appends arrive encoded: the caller's thread
@@ -139,6 +140,7 @@ struct RocksDbJournal::Impl {
     std::vector<std::pair<std::uint64_t, std::string>> tags;  // (sequence nr, tag)
     Promise<std::uint64_t> promise;
     SteadyClock::time_point enqueued;
+    PidState* state = nullptr;  // set by the writer when it accepts an append
   };
 
   // What the writer knows of a persistence id: loaded from meta on first use, then kept.
@@ -146,6 +148,10 @@ struct RocksDbJournal::Impl {
     std::uint64_t highest = 0;
     std::uint64_t epoch = 0;
     std::uint64_t deleted_to = 0;
+    // What the pid's meta entry says (or will, once the fold in flight writes it): the fold
+    // rewrites meta only for new pids and epoch changes, not for every pid it touches.
+    bool in_meta = false;
+    std::uint64_t meta_epoch = 0;
   };
 
   // Events of one persistence id committed since the last seal, for readers until folded.
@@ -153,6 +159,7 @@ struct RocksDbJournal::Impl {
     std::uint64_t first_seq = 0;
     std::uint64_t epoch = 0;
     const PidState* state = nullptr;  // deleted_to is read by the fold
+    bool write_meta = false;          // new pid or new epoch: the fold writes its meta
     std::string records;              // (varint len ‖ record)*, a chunk body
     std::vector<std::uint32_t> starts;
     [[nodiscard]] std::uint64_t last_seq() const { return first_seq + starts.size() - 1; }
@@ -295,13 +302,54 @@ struct RocksDbJournal::Impl {
     return std::optional<PidMeta>(*m);
   }
 
+  // What the store says of a pid: meta is a lower bound for highest and epoch (the fold skips
+  // rewriting it for pids it already lists), so the newest chunk is read too.
+  Result<std::pair<PidMeta, bool>> stored_state(const std::string& pid) const {
+    auto meta = read_meta(pid);
+    if (!meta) return std::unexpected(meta.error());
+    PidMeta m = meta->value_or(PidMeta{});
+    const std::string lower = journal_key(pid, 0);
+    const std::string upper = journal_key_end(pid);
+    rocksdb::Slice lo(lower), up(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = &up;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
+    it->SeekToLast();
+    if (it->Valid()) {
+      auto key = decode_journal_key(view(it->key()));
+      if (!key) return fail(Errc::corrupted, "a journal key of '" + pid + "' does not decode");
+      std::uint64_t last_seq = 0;
+      std::string last;
+      auto walked = walk_chunk(view(it->value()), pid, key->sequence_nr,
+                               [&](std::uint64_t seq, std::string_view rec) {
+                                 last_seq = seq;
+                                 last.assign(rec);
+                                 return true;
+                               });
+      if (!walked) return std::unexpected(walked.error());
+      if (last_seq > 0) {
+        std::string k;
+        put_journal_key(k, pid, last_seq);
+        auto rec = decode_record(k, last, pid, last_seq);
+        if (!rec) return std::unexpected(rec.error());
+        m.highest = std::max(m.highest, last_seq);
+        m.epoch = std::max(m.epoch, rec->writer_epoch);
+      }
+    } else if (!it->status().ok()) {
+      return std::unexpected(
+          io_error("reading the journal of '" + pid + "' in", options.directory, it->status()));
+    }
+    return std::make_pair(m, meta->has_value());
+  }
+
   Result<PidState*> state_for(const std::string& pid) {
     auto it = pids.find(pid);
     if (it != pids.end()) return &it->second;
-    auto meta = read_meta(pid);
-    if (!meta) return std::unexpected(meta.error());
-    PidState st;
-    if (*meta) st = PidState{(*meta)->highest, (*meta)->epoch, (*meta)->deleted_to};
+    auto stored = stored_state(pid);
+    if (!stored) return std::unexpected(stored.error());
+    const auto& [m, in_meta] = *stored;
+    PidState st{m.highest, m.epoch, m.deleted_to, in_meta, m.epoch};
     return &pids.emplace(pid, st).first->second;
   }
 
@@ -369,6 +417,7 @@ struct RocksDbJournal::Impl {
       return false;
     }
     undo.emplace_back(&s, s);
+    op.state = &s;
     s.highest += op.events;
     s.epoch = op.epoch;
     offset += op.tags.size();
@@ -410,6 +459,8 @@ struct RocksDbJournal::Impl {
     if (!end.empty()) batch.DeleteRange(cf(kJournalCf), lower, end);
     undo.emplace_back(&s, s);
     s.deleted_to = to;
+    s.in_meta = true;
+    s.meta_epoch = s.epoch;
     batch.Put(cf(kMetaCf), meta_pid_key(op.persistence_id),
               encode_pid_meta({s.highest, s.epoch, s.deleted_to}));
     return removed;
@@ -559,12 +610,18 @@ struct RocksDbJournal::Impl {
       if (op->kind != Kind::append) continue;
       auto [it, fresh] = current.pids.try_emplace(op->persistence_id);
       Tail& t = it->second;
+      PidState& st = *op->state;
       if (fresh) {
         t.first_seq = op->expected_next;
-        t.state = &pids.find(op->persistence_id)->second;
+        t.state = &st;
         t.records.reserve(std::max<std::size_t>(256, 2 * op->data.size()));
       }
       t.epoch = op->epoch;
+      if (!st.in_meta || st.meta_epoch != op->epoch) {
+        t.write_meta = true;
+        st.in_meta = true;
+        st.meta_epoch = op->epoch;
+      }
       for (std::size_t i = 0; i < op->events; ++i) {
         const auto rec = std::string_view(op->data).substr(op->records[2 * i], op->records[2 * i + 1]);
         t.starts.push_back(static_cast<std::uint32_t>(t.records.size()));
@@ -675,8 +732,10 @@ struct RocksDbJournal::Impl {
         batch.Put(cf(kJournalCf), journal_key(pid, t.first_seq + i), value);
         i = j;
       }
-      batch.Put(cf(kMetaCf), meta_pid_key(pid),
-                encode_pid_meta({t.last_seq(), t.epoch, deleted_to}));
+      if (t.write_meta) {
+        batch.Put(cf(kMetaCf), meta_pid_key(pid),
+                  encode_pid_meta({t.last_seq(), t.epoch, deleted_to}));
+      }
       if (auto r = flush(false); !r) return r;
     }
     std::vector<TagEntry> entries;
@@ -761,6 +820,7 @@ struct RocksDbJournal::Impl {
             (*st)->highest = std::max((*st)->highest, e.sequence_nr);
             (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
             Op op;
+            op.state = *st;
             op.persistence_id = pid;
             op.expected_next = e.sequence_nr;
             op.epoch = rec->writer_epoch;
@@ -1257,9 +1317,9 @@ Future<std::vector<EventRecord>> RocksDbJournal::read(std::string persistence_id
 
 Future<std::uint64_t> RocksDbJournal::highest_sequence_nr(std::string persistence_id) {
   if (auto h = impl_->tail_highest(persistence_id)) return make_ready_future<std::uint64_t>(*h);
-  auto meta = impl_->read_meta(persistence_id);
-  if (!meta) return make_ready_future<std::uint64_t>(std::unexpected(meta.error()));
-  return make_ready_future<std::uint64_t>(*meta ? (*meta)->highest : 0);
+  auto stored = impl_->stored_state(persistence_id);
+  if (!stored) return make_ready_future<std::uint64_t>(std::unexpected(stored.error()));
+  return make_ready_future<std::uint64_t>(stored->first.highest);
 }
 
 Future<std::vector<TaggedEvent>> RocksDbJournal::events_by_tag(std::string tag,
@@ -1319,10 +1379,10 @@ Result<RocksDbJournal::Stats> RocksDbJournal::stats() {
   if (!ids) return std::unexpected(ids.error());
   st.persistence_ids = ids->size();
   for (const auto& pid : *ids) {
-    auto meta = impl_->read_meta(pid);
-    if (!meta) return std::unexpected(meta.error());
-    const std::uint64_t deleted = *meta ? (*meta)->deleted_to : 0;
-    std::uint64_t highest = *meta ? (*meta)->highest : 0;
+    auto stored = impl_->stored_state(pid);
+    if (!stored) return std::unexpected(stored.error());
+    const std::uint64_t deleted = stored->first.deleted_to;
+    std::uint64_t highest = stored->first.highest;
     if (auto h = impl_->tail_highest(pid)) highest = *h;
     st.events += highest > deleted ? highest - deleted : 0;
   }
@@ -1359,10 +1419,10 @@ Result<RocksDbJournal::VerifyReport> RocksDbJournal::verify(const std::string& p
   std::string key;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::string& pid = ids[i];
-    auto meta = impl_->read_meta(pid);
-    if (!meta) return std::unexpected(meta.error());
-    const std::uint64_t deleted = *meta ? (*meta)->deleted_to : 0;
-    std::uint64_t highest = *meta ? (*meta)->highest : 0;
+    auto stored = impl_->stored_state(pid);
+    if (!stored) return std::unexpected(stored.error());
+    const std::uint64_t deleted = stored->first.deleted_to;
+    std::uint64_t highest = stored->first.highest;
     if (auto h = impl_->tail_highest(pid)) highest = *h;
     if (highest == 0 && !persistence_id.empty()) {
       return fail(Errc::not_found, "no persistence id '" + pid + "' in the journal in '" +
