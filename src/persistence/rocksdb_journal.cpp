@@ -1420,9 +1420,20 @@ Result<RocksDbJournal::VerifyReport> RocksDbJournal::verify(const std::string& p
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::string& pid = ids[i];
     auto stored = impl_->stored_state(pid);
-    if (!stored) return std::unexpected(stored.error());
-    const std::uint64_t deleted = stored->first.deleted_to;
-    std::uint64_t highest = stored->first.highest;
+    if (!stored && stored.error().code() != Errc::corrupted) {
+      return std::unexpected(stored.error());
+    }
+    PidMeta known;
+    if (stored) {
+      known = stored->first;
+    } else {
+      // The newest chunk is damaged: report it, and check what meta alone vouches for.
+      report.problems.push_back(stored.error());
+      auto meta = impl_->read_meta(pid);
+      if (meta && *meta) known = **meta;
+    }
+    const std::uint64_t deleted = known.deleted_to;
+    std::uint64_t highest = known.highest;
     if (auto h = impl_->tail_highest(pid)) highest = *h;
     if (highest == 0 && !persistence_id.empty()) {
       return fail(Errc::not_found, "no persistence id '" + pid + "' in the journal in '" +
