@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <limits>
 #include <list>
 #include <map>
@@ -85,7 +86,7 @@ Future<T> failed(Error e) {
 
 }  // namespace
 
-struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
+struct IntegrityJournal::Impl {
   std::shared_ptr<Journal> inner;
   Key mac_key;
   ChainBreakPolicy policy;
@@ -98,6 +99,38 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<std::string, Known> in_flight;
   std::map<std::string, Error> quarantine;
   std::unordered_set<std::string> forgotten;
+
+  // Journal callbacks in flight. The destructor waits for them instead of letting them keep
+  // this (and the inner journal) alive: the last reference to a RocksDbJournal must not be
+  // dropped on its own writer thread, where its callbacks run.
+  std::size_t ops = 0;
+  std::condition_variable idle;
+
+  /// Held by every callback of one operation; the last one to finish releases it.
+  class Op {
+   public:
+    explicit Op(Impl& impl) : impl_(impl) {
+      std::lock_guard lock(impl_.mutex);
+      ++impl_.ops;
+    }
+    ~Op() {
+      // Notified under the lock: the destructor cannot return (and free `idle`) before.
+      std::lock_guard lock(impl_.mutex);
+      if (--impl_.ops == 0) impl_.idle.notify_all();
+    }
+    Op(const Op&) = delete;
+    Op& operator=(const Op&) = delete;
+
+   private:
+    Impl& impl_;
+  };
+  using OpRef = std::shared_ptr<Op>;
+  OpRef begin_op() { return std::make_shared<Op>(*this); }
+
+  void wait_idle() {
+    std::unique_lock lock(mutex);
+    idle.wait(lock, [&] { return ops == 0; });
+  }
 
   Impl(std::shared_ptr<Journal> j, const Key& master, IntegrityOptions& o)
       : inner(std::move(j)),
@@ -130,10 +163,14 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
   /// Applies the policy to a break found in `pid`; returns the error to report.
   Error broken(const std::string& pid, Error e) {
     if (e.code() != Errc::corrupted) return e;  // a wrong key is configuration, not damage
-    spdlog::error("{}", e.message());
     if (policy == ChainBreakPolicy::quarantine) {
-      std::lock_guard lock(mutex);
-      quarantine.emplace(pid, e);
+      bool added = false;
+      {
+        std::lock_guard lock(mutex);
+        added = quarantine.emplace(pid, e).second;
+      }
+      // Logged once per id; with the fail policy the caller reports each failed read.
+      if (added) spdlog::error("{}; persistence id '{}' quarantined", e.message(), pid);
     }
     return e;
   }
@@ -276,7 +313,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- append ----
 
-  void sign_and_append(AppendBatch batch, Mac prev, Promise<std::uint64_t> promise) {
+  void sign_and_append(AppendBatch batch, Mac prev, Promise<std::uint64_t> promise, OpRef op) {
     const std::string pid = batch.persistence_id;
     std::uint8_t flags = 0;
     if (key_store) {
@@ -307,7 +344,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
       in_flight[pid] = signed_head;
     }
     inner->append(std::move(batch))
-        .on_complete([self = shared_from_this(), pid, signed_head,
+        .on_complete([self = this, op = std::move(op), pid, signed_head,
                       promise](const Result<std::uint64_t>& r) {
           {
             std::lock_guard lock(self->mutex);
@@ -348,13 +385,13 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
     }
     if (!prev) prev = known_mac(pid, prev_seq);
     if (prev) {
-      sign_and_append(std::move(batch), *prev, promise);
+      sign_and_append(std::move(batch), *prev, promise, begin_op());
       return future;
     }
     // Not cached: the predecessor's own MAC is checked before chaining to it. If it is gone
     // (every event deleted by delete_to) a new chain starts.
     inner->read(pid, prev_seq, prev_seq, 1)
-        .on_complete([self = shared_from_this(), batch = std::move(batch), pid, prev_seq,
+        .on_complete([self = this, op = begin_op(), batch = std::move(batch), pid, prev_seq,
                       promise](const Result<std::vector<EventRecord>>& page) mutable {
           if (!page) {
             promise.complete(std::unexpected(page.error()));
@@ -369,7 +406,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
             }
             link = field->mac;
           }
-          self->sign_and_append(std::move(batch), link, promise);
+          self->sign_and_append(std::move(batch), link, promise, std::move(op));
         });
     return future;
   }
@@ -401,10 +438,10 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
   /// The first event's predecessor was neither cached nor requested: read it. If it is gone,
   /// the page is valid only if everything before it is gone too (a delete_to prefix).
   void link_first(const std::string& pid, std::vector<EventRecord> events, Mac last,
-                  Promise<std::vector<EventRecord>> promise) {
+                  Promise<std::vector<EventRecord>> promise, OpRef op) {
     const std::uint64_t first = events.front().sequence_nr;
     inner->read(pid, first - 1, first - 1, 1)
-        .on_complete([self = shared_from_this(), pid, events = std::move(events), last, first,
+        .on_complete([self = this, op = std::move(op), pid, events = std::move(events), last, first,
                       promise](const Result<std::vector<EventRecord>>& before) mutable {
           if (!before) {
             promise.complete(std::unexpected(before.error()));
@@ -426,7 +463,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
             return;
           }
           self->inner->read(pid, 1, first - 1, 1)
-              .on_complete([self, pid, events = std::move(events), last, first,
+              .on_complete([self, op = std::move(op), pid, events = std::move(events), last, first,
                             promise](const Result<std::vector<EventRecord>>& older) mutable {
                 if (!older) {
                   promise.complete(std::unexpected(older.error()));
@@ -453,7 +490,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
     Promise<Out> promise;
     auto future = promise.future();
     inner->read(pid, from, to, max_events)
-        .on_complete([self = shared_from_this(), pid, promise](const Result<Out>& page) {
+        .on_complete([self = this, op = begin_op(), pid, promise](const Result<Out>& page) {
           if (!page) {
             promise.complete(page);
             return;
@@ -473,7 +510,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
           if (prev) {
             self->finish_read(pid, *page, *last, promise);
           } else {
-            self->link_first(pid, *page, *last, promise);
+            self->link_first(pid, *page, *last, promise, op);
           }
         });
     return future;
@@ -487,6 +524,7 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
     std::size_t max = 0;
     std::vector<TaggedEvent> out;
     Promise<std::vector<TaggedEvent>> promise;
+    OpRef op;
   };
 
   /// Takes one inner page into `fill`; true if another page is needed (events were left out
@@ -530,10 +568,9 @@ struct IntegrityJournal::Impl : std::enable_shared_from_this<Impl> {
       const std::size_t asked = fill->max - fill->out.size();
       auto page = inner->events_by_tag(fill->tag, fill->after, asked);
       if (!page.is_ready()) {
-        page.on_complete(
-            [self = shared_from_this(), fill, asked](const Result<std::vector<TaggedEvent>>& r) {
-              if (self->absorb(*fill, r, asked)) self->fill_tag(fill);
-            });
+        page.on_complete([self = this, fill, asked](const Result<std::vector<TaggedEvent>>& r) {
+          if (self->absorb(*fill, r, asked)) self->fill_tag(fill);
+        });
         return;
       }
       if (!absorb(*fill, page.get(), asked)) return;
@@ -589,7 +626,7 @@ Result<std::unique_ptr<IntegrityJournal>> IntegrityJournal::open(std::shared_ptr
                                                                  const Key& master,
                                                                  IntegrityOptions options) {
   if (!inner) return fail(Errc::invalid_argument, "IntegrityJournal needs a journal to wrap");
-  auto impl = std::make_shared<Impl>(std::move(inner), master, options);
+  auto impl = std::make_unique<Impl>(std::move(inner), master, options);
   if (impl->key_store) {
     // Tombstones are few and checked on every call: kept in memory.
     auto ids = impl->key_store->forgotten();
@@ -599,9 +636,11 @@ Result<std::unique_ptr<IntegrityJournal>> IntegrityJournal::open(std::shared_ptr
   return std::unique_ptr<IntegrityJournal>(new IntegrityJournal(std::move(impl)));
 }
 
-IntegrityJournal::IntegrityJournal(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+IntegrityJournal::IntegrityJournal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-IntegrityJournal::~IntegrityJournal() = default;
+IntegrityJournal::~IntegrityJournal() {
+  impl_->wait_idle();
+}
 
 Future<std::uint64_t> IntegrityJournal::append(AppendBatch batch) {
   return impl_->append(std::move(batch));
@@ -628,6 +667,7 @@ Future<std::vector<TaggedEvent>> IntegrityJournal::events_by_tag(std::string tag
   fill->tag = std::move(tag);
   fill->after = after_offset;
   fill->max = max_events;
+  fill->op = impl_->begin_op();
   auto future = fill->promise.future();
   if (max_events == 0) {
     fill->promise.complete(std::vector<TaggedEvent>{});
@@ -641,17 +681,18 @@ Future<std::vector<std::string>> IntegrityJournal::persistence_ids() {
   using Out = std::vector<std::string>;
   Promise<Out> promise;
   auto future = promise.future();
-  impl_->inner->persistence_ids().on_complete([self = impl_, promise](const Result<Out>& ids) {
-    if (!ids) {
-      promise.complete(ids);
-      return;
-    }
-    Out out;
-    for (const auto& id : *ids) {
-      if (!self->is_forgotten(id)) out.push_back(id);
-    }
-    promise.complete(std::move(out));
-  });
+  impl_->inner->persistence_ids().on_complete(
+      [self = impl_.get(), op = impl_->begin_op(), promise](const Result<Out>& ids) {
+        if (!ids) {
+          promise.complete(ids);
+          return;
+        }
+        Out out;
+        for (const auto& id : *ids) {
+          if (!self->is_forgotten(id)) out.push_back(id);
+        }
+        promise.complete(std::move(out));
+      });
   return future;
 }
 
@@ -682,13 +723,14 @@ Future<std::uint64_t> IntegrityJournal::forget(std::string persistence_id) {
   Promise<std::uint64_t> promise;
   auto future = promise.future();
   impl_->inner->highest_sequence_nr(persistence_id)
-      .on_complete([self = impl_, pid = persistence_id, promise](const Result<std::uint64_t>& h) {
+      .on_complete([self = impl_.get(), op = impl_->begin_op(), pid = persistence_id,
+                    promise](const Result<std::uint64_t>& h) {
         if (!h) {
           promise.complete(h);
           return;
         }
         self->inner->delete_to(pid, *h).on_complete(
-            [promise](const Result<std::uint64_t>& n) { promise.complete(n); });
+            [op, promise](const Result<std::uint64_t>& n) { promise.complete(n); });
       });
   return future;
 }

@@ -19,13 +19,12 @@ class ParkedCursor {
 };
 
 /// Turns journal commits into resumed cursors. A commit bumps the generation and hands the
-/// parked cursors to the hub's thread; a cursor parks only if no commit happened since it
-/// started its read (compared under the hub's lock), so no commit is ever missed.
-struct QueryHub {
+/// parked cursors to its thread; a cursor parks only if no commit happened since it started
+/// its read (compared under the lock), so no commit is ever missed. It does not own the
+/// journal: the journal's listener holds it, and a journal must not be released from its
+/// own notification.
+struct CommitSignal {
   enum class Park : std::uint8_t { parked, commit_since, stopped };
-
-  std::shared_ptr<Journal> journal;
-  std::uint64_t subscription = 0;
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -94,6 +93,13 @@ struct QueryHub {
       if (auto c = weak.lock()) c->cancel();
     }
   }
+};
+
+/// What cursors share: the journal and the signal.
+struct QueryHub {
+  std::shared_ptr<Journal> journal;
+  std::shared_ptr<CommitSignal> signal = std::make_shared<CommitSignal>();
+  std::uint64_t subscription = 0;
 };
 
 }  // namespace detail
@@ -168,7 +174,7 @@ struct QueryCursor<T>::State final : detail::ParkedCursor,
         from = position;
         max = asked;
       }
-      const std::uint64_t seen = hub->current_generation();
+      const std::uint64_t seen = hub->signal->current_generation();
       auto page = fetch(*hub->journal, from, max);
       if (!page.is_ready()) {
         page.on_complete([self = this->shared_from_this(), seen](const Result<Page>& r) {
@@ -201,13 +207,13 @@ struct QueryCursor<T>::State final : detail::ParkedCursor,
         ended = true;
         deliver.swap(pending);
       } else {
-        switch (hub->park(this->weak_from_this(), seen)) {
-          case detail::QueryHub::Park::parked:
+        switch (hub->signal->park(this->weak_from_this(), seen)) {
+          case detail::CommitSignal::Park::parked:
             break;
-          case detail::QueryHub::Park::commit_since:
+          case detail::CommitSignal::Park::commit_since:
             again = true;
             break;
-          case detail::QueryHub::Park::stopped:
+          case detail::CommitSignal::Park::stopped:
             ended = true;
             deliver.swap(pending);
             break;
@@ -257,18 +263,15 @@ template class QueryCursor<TaggedEvent>;
 PersistenceQuery::PersistenceQuery(std::shared_ptr<Journal> journal)
     : hub_(std::make_shared<detail::QueryHub>()) {
   hub_->journal = std::move(journal);
-  hub_->thread = std::thread([hub = hub_.get()] { hub->run(); });
-  // Weak: the journal's listener must not keep the hub alive, and may still run briefly
-  // after unsubscribe returns.
-  hub_->subscription =
-      hub_->journal->subscribe([weak = std::weak_ptr<detail::QueryHub>(hub_)](std::uint64_t) {
-        if (auto hub = weak.lock()) hub->on_commit();
-      });
+  auto& signal = hub_->signal;
+  signal->thread = std::thread([s = signal.get()] { s->run(); });
+  // Shared: the listener may still run briefly after unsubscribe returns.
+  hub_->subscription = hub_->journal->subscribe([signal](std::uint64_t) { signal->on_commit(); });
 }
 
 PersistenceQuery::~PersistenceQuery() {
   hub_->journal->unsubscribe(hub_->subscription);
-  hub_->stop();
+  hub_->signal->stop();
 }
 
 namespace {
@@ -278,7 +281,7 @@ std::shared_ptr<QueryCursor<EventRecord>::State> by_id_state(
     std::uint64_t to, bool live) {
   auto s = std::make_shared<QueryCursor<EventRecord>::State>();
   s->hub = hub;
-  hub->track(s);
+  hub->signal->track(s);
   s->live = live;
   s->position = std::max<std::uint64_t>(from, 1);
   s->end_position = to;
@@ -294,7 +297,7 @@ std::shared_ptr<QueryCursor<TaggedEvent>::State> by_tag_state(
     bool live) {
   auto s = std::make_shared<QueryCursor<TaggedEvent>::State>();
   s->hub = hub;
-  hub->track(s);
+  hub->signal->track(s);
   s->live = live;
   s->position = after_offset;
   s->fetch = [tag = std::move(tag)](Journal& j, std::uint64_t position, std::size_t max) {

@@ -71,6 +71,8 @@ class IntegrityJournal final : public Journal {
   /// not kept. Fails only when the key store cannot list its tombstones.
   [[nodiscard]] static Result<std::unique_ptr<IntegrityJournal>> open(
       std::shared_ptr<Journal> inner, const Key& master, IntegrityOptions options = {});
+  /// Waits for the journal callbacks still in flight (so do not destroy it from within a
+  /// callback of one of its own futures).
   ~IntegrityJournal() override;
   IntegrityJournal(const IntegrityJournal&) = delete;
   IntegrityJournal& operator=(const IntegrityJournal&) = delete;
@@ -120,9 +122,8 @@ class IntegrityJournal final : public Journal {
 
  private:
   struct Impl;
-  explicit IntegrityJournal(std::shared_ptr<Impl> impl);
-  // Shared with the callbacks of journal futures still in flight.
-  std::shared_ptr<Impl> impl_;
+  explicit IntegrityJournal(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace weft::persistence
