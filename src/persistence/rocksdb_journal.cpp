@@ -123,6 +123,7 @@ std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 struct RocksDbJournal::Impl {
   class SnapshotStoreImpl;
   struct PidState;
+  struct Tail;
   enum class Kind : std::uint8_t { append, remove, snapshot_save, snapshot_delete };
 
   // One operation waiting for the writer thread. Appends arrive encoded: the caller's thread
@@ -152,6 +153,9 @@ struct RocksDbJournal::Impl {
     // rewrites meta only for new pids and epoch changes, not for every pid it touches.
     bool in_meta = false;
     std::uint64_t meta_epoch = 0;
+    // The pid's tail in the current generation, valid while tail_generation matches.
+    Tail* tail = nullptr;
+    std::uint64_t tail_generation = 0;
   };
 
   // Events of one persistence id committed since the last seal, for readers until folded.
@@ -159,6 +163,7 @@ struct RocksDbJournal::Impl {
     std::uint64_t first_seq = 0;
     std::uint64_t epoch = 0;
     const PidState* state = nullptr;  // deleted_to is read by the fold
+    const std::string* key = nullptr;  // the pid, as the generation's map holds it
     bool write_meta = false;          // new pid or new epoch: the fold writes its meta
     std::string records;              // (varint len ‖ record)*, a chunk body
     std::vector<std::uint32_t> starts;
@@ -225,6 +230,7 @@ struct RocksDbJournal::Impl {
   std::mutex tail_mutex;
   std::condition_variable fold_cv;  // the folder waits for a seal; the writer for a fold
   Generation current;
+  std::uint64_t generation = 1;  // of `current`; a seal starts the next
   std::unique_ptr<Generation> sealed;
   std::uint64_t folded_group = 0;
   bool fold_stop = false;
@@ -608,14 +614,18 @@ struct RocksDbJournal::Impl {
     if (current.pids.empty()) current.first_group = next_group;
     for (auto& [op, result] : accepted) {
       if (op->kind != Kind::append) continue;
-      auto [it, fresh] = current.pids.try_emplace(op->persistence_id);
-      Tail& t = it->second;
       PidState& st = *op->state;
-      if (fresh) {
+      if (st.tail_generation != generation) {
+        auto [it, fresh] = current.pids.try_emplace(op->persistence_id);
+        Tail& t = it->second;
         t.first_seq = op->expected_next;
         t.state = &st;
+        t.key = &it->first;
         t.records.reserve(std::max<std::size_t>(256, 2 * op->data.size()));
+        st.tail = &t;
+        st.tail_generation = generation;
       }
+      Tail& t = *st.tail;
       t.epoch = op->epoch;
       if (!st.in_meta || st.meta_epoch != op->epoch) {
         t.write_meta = true;
@@ -629,7 +639,7 @@ struct RocksDbJournal::Impl {
         t.records.append(rec);
       }
       for (const auto& [seq, tag] : op->tags) {
-        current.tags[tag].push_back(TagRef{++o, &it->first, seq});
+        current.tags[tag].push_back(TagRef{++o, t.key, seq});
       }
     }
     current.last_group = next_group;
@@ -640,6 +650,7 @@ struct RocksDbJournal::Impl {
   void seal_locked() {
     sealed = std::make_unique<Generation>(std::move(current));
     current = Generation{};
+    ++generation;
     fold_cv.notify_all();
   }
 

@@ -46,7 +46,8 @@ class RocksDbJournal final : public Journal {
   /// process, and with Errc::corrupted when its stored metadata does not decode.
   [[nodiscard]] static Result<std::unique_ptr<RocksDbJournal>> open(const JournalOptions& options);
 
-  /// Completes every pending append, then closes the database.
+  /// Completes every pending append, folds the log, then closes the database. Must not run on
+  /// one of the journal's own threads (from inside a callback of one of its futures).
   ~RocksDbJournal() override;
   RocksDbJournal(const RocksDbJournal&) = delete;
   RocksDbJournal& operator=(const RocksDbJournal&) = delete;
