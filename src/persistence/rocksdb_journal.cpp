@@ -945,14 +945,14 @@ struct RocksDbJournal::Impl {
                                         std::uint64_t to, std::size_t max_events) {
     std::vector<EventRecord> out;
     if (max_events == 0 || from > to) return out;
-    // Memory first, then the store: a fold moves events from the one to the other only after
-    // writing them, so between the two every event is in at least one.
-    auto memory = tail_events(pid, from, to, max_events);
     auto meta = read_meta(pid);
     if (!meta) return std::unexpected(meta.error());
     const std::uint64_t deleted_to = *meta ? (*meta)->deleted_to : 0;
     from = std::max(from, deleted_to + 1);
     if (from > to) return out;
+    // Memory first, then the store: a fold moves events from the one to the other only after
+    // writing them, so between the two every event is in at least one.
+    auto memory = tail_events(pid, from, to, max_events);
     out.reserve(std::min<std::size_t>(max_events, 4096));
     std::string key;
     Error damage(Errc::internal, "");
