@@ -4,6 +4,7 @@
 // after a crash is exactly what replaying the journal gives.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -167,6 +168,7 @@ struct EventSourcedCore {
   EventSourcedSpec<Command, Event, State> spec;
   State state;
   std::uint64_t last_sequence_nr = 0;
+  std::size_t page = 0;  // events asked for by the last recovery read
   bool recovering = true;
   bool persisting = false;
   std::atomic<bool> alive{true};   // also read by a permit grant on another actor's thread
@@ -200,6 +202,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   using Cell = weft::detail::ActorCell<Command>;
   using CellPtr = weft::detail::IntrusivePtr<Cell>;
   static constexpr std::size_t kStashCapacity = 100'000;
+  static constexpr std::size_t kFirstPage = 256;
 
  public:
   EventSourcedBehavior(ActorContext<Command>& ctx, EventSourcedSpec<Command, Event, State> spec)
@@ -418,11 +421,14 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   }
 
   /// One page at a time: the next page is read only once this one is applied and released,
-  /// so replaying a long history never holds more than `recovery_page` events.
+  /// so replaying a long history never holds more than `recovery_page` events. Pages start
+  /// small and double: most recoveries read a short tail after a snapshot, and a journal may
+  /// size its result for the page it is asked for.
   static void replay(const CellPtr& cell, const CorePtr& core, std::uint64_t from) {
     auto& spec = core->spec;
-    when_ready(cell, core,
-               spec.journal->read(spec.persistence_id, from, UINT64_MAX, spec.recovery_page),
+    core->page = core->page == 0 ? std::min(spec.recovery_page, kFirstPage)
+                                 : std::min(spec.recovery_page, core->page * 2);
+    when_ready(cell, core, spec.journal->read(spec.persistence_id, from, UINT64_MAX, core->page),
                [cell, core, from](const Result<std::vector<EventRecord>>& page) {
                  apply_page(cell, core, from, page);
                });
@@ -457,7 +463,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
       core->state = spec.event_handler(std::move(core->state), *ev);
       core->last_sequence_nr = expected++;
     }
-    if (!page->empty() && page->size() >= spec.recovery_page) {
+    if (!page->empty() && page->size() >= core->page) {
       // Posted, not called: `page` is released first, and the stack does not grow per page.
       on_actor(cell, core, [cell, core] { replay(cell, core, core->last_sequence_nr + 1); });
       return;

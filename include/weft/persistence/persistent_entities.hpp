@@ -152,7 +152,9 @@ struct SpecTraits<EventSourcedSpec<Command, Event, State>> {
 
 /// An entity manager. `make_entity` builds the behavior of one incarnation of an entity; it
 /// runs on the manager's thread. Entities must be reached only through the manager (a command
-/// sent to an entity directly is not counted, so that entity would never be passivated).
+/// sent to an entity directly is not counted, so that entity would never be passivated). Only
+/// passivation hands commands over: an entity that stops by itself (then_stop, a failure)
+/// loses what was already on its way to it, as in Akka, and the next command starts it again.
 template <class Command>
 Behavior<EntitiesMsg<Command>> persistent_entities(
     std::function<Behavior<Command>(const EntityContext&)> make_entity) {
