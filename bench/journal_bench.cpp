@@ -6,10 +6,10 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <stdexcept>
@@ -229,7 +229,8 @@ std::string persist(double scale, std::optional<double> baseline_per_s) {
       kPids, kPayloadBytes, max_rate, lat.achieved_per_s, lat.p50_us, lat.p99_us);
   if (baseline_per_s) line += fmt::format(R"(,"vs_baseline":{:.2f})", max_rate / *baseline_per_s);
   // WEFT_BENCH_DEBUG=1 shows the journal's own metrics (group sizes, fsync and fold times).
-  if (std::getenv("WEFT_BENCH_DEBUG") != nullptr) std::fputs(metrics.prometheus_text().c_str(), stderr);
+  if (std::getenv("WEFT_BENCH_DEBUG") != nullptr)
+    std::fputs(metrics.prometheus_text().c_str(), stderr);
   return line + "}";
 }
 

@@ -78,7 +78,8 @@ int cmd_ls(RocksDbJournal& j, const JournalCliOptions& o) {
     auto h = j.highest_sequence_nr(pid).get();
     if (!h) return report(h.error());
     if (o.json) {
-      fmt::print("{}\n", nlohmann::json{{"persistence_id", pid}, {"highest_sequence_nr", *h}}.dump());
+      fmt::print("{}\n",
+                 nlohmann::json{{"persistence_id", pid}, {"highest_sequence_nr", *h}}.dump());
     } else {
       fmt::print("{:<40} {:>12}\n", pid, *h);
     }
@@ -97,8 +98,8 @@ int cmd_events(RocksDbJournal& j, const JournalCliOptions& o) {
         fmt::print("{}\n", to_json(e).dump());
       } else {
         fmt::print("{:>10}  {}  {} v{}  epoch {}  tags [{}]  {} bytes  {}\n", e.sequence_nr,
-                   e.timestamp_ms, e.manifest, e.version, e.writer_epoch,
-                   fmt::join(e.tags, ","), e.payload.size(), hex(e.payload, 24));
+                   e.timestamp_ms, e.manifest, e.version, e.writer_epoch, fmt::join(e.tags, ","),
+                   e.payload.size(), hex(e.payload, 24));
       }
       if (++shown == o.limit) return 0;
     }
@@ -139,9 +140,10 @@ int cmd_verify(const std::shared_ptr<RocksDbJournal>& j, const JournalCliOptions
     if (!r) return report(r.error());
     for (const auto& p : r->problems) fmt::print("DAMAGED: {}\n", p.describe());
     problems += r->problems.size();
-    fmt::print("checked {} persistence ids, {} events, {} tag entries, {} unfolded log segments: "
-               "{} problems\n",
-               r->persistence_ids, r->events, r->tag_entries, r->log_segments, r->problems.size());
+    fmt::print(
+        "checked {} persistence ids, {} events, {} tag entries, {} unfolded log segments: "
+        "{} problems\n",
+        r->persistence_ids, r->events, r->tag_entries, r->log_segments, r->problems.size());
   }
   // The hash chains need the master key; without one only checksums are checked.
   if (auto key = master_key(o)) {

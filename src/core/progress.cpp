@@ -18,7 +18,9 @@ Progress::Progress(std::string label, std::uint64_t total, std::FILE* out)
       start_(Clock::now()),
       last_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 std::string Progress::bar(std::uint64_t done, std::uint64_t total, int width) {
   const double frac = total == 0 ? 0.0 : std::min(1.0, static_cast<double>(done) / total);
@@ -38,7 +40,8 @@ void Progress::update(std::uint64_t done, std::uint64_t total) {
   if (tty_) {
     if (now - last_ < std::chrono::milliseconds(100)) return;
   } else {
-    const int decile = total_ == 0 ? -1 : static_cast<int>(10 * done_ / std::max<std::uint64_t>(total_, 1));
+    const int decile =
+        total_ == 0 ? -1 : static_cast<int>(10 * done_ / std::max<std::uint64_t>(total_, 1));
     if (now - last_ < std::chrono::seconds(5) && decile == last_decile_) return;
     last_decile_ = decile;
   }

@@ -13,7 +13,9 @@ Retention::Retention(std::shared_ptr<Journal> journal, std::shared_ptr<SnapshotS
       options_(options),
       clock_(clock) {}
 
-Retention::~Retention() { stop(); }
+Retention::~Retention() {
+  stop();
+}
 
 Result<std::uint64_t> Retention::retain_events(const std::string& pid, std::uint64_t covered) {
   if (covered == 0 || (!options_.max_event_age && !options_.keep_events)) return 0;
@@ -122,8 +124,7 @@ void Retention::start(std::function<void(const Result<RetentionReport>&)> on_pas
         spdlog::warn("retention pass failed: {}", r.error().describe());
       } else if (r->events_deleted + r->snapshots_deleted > 0 || !r->errors.empty()) {
         spdlog::info("retention: {} events and {} snapshots deleted over {} ids ({} errors)",
-                     r->events_deleted, r->snapshots_deleted, r->persistence_ids,
-                     r->errors.size());
+                     r->events_deleted, r->snapshots_deleted, r->persistence_ids, r->errors.size());
       }
       if (on_pass) on_pass(r);
       lock.lock();

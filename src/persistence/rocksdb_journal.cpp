@@ -114,9 +114,13 @@ Error open_error(const std::string& dir, const rocksdb::Status& s) {
   return io_error("cannot open the journal in", dir, s);
 }
 
-std::string log_key(std::uint64_t segment_no) { return encode_u64_be(segment_no); }
+std::string log_key(std::uint64_t segment_no) {
+  return encode_u64_be(segment_no);
+}
 
-std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+std::string_view view(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
 
 }  // namespace
 
@@ -133,10 +137,10 @@ struct RocksDbJournal::Impl {
     std::string persistence_id;
     std::uint64_t expected_next = 0;
     std::uint64_t epoch = 0;
-    std::uint64_t to = 0;          // remove, snapshot_delete: up to this sequence
-    std::size_t keep_last = 0;     // snapshot_delete: keep this many newest (0: by `to` only)
+    std::uint64_t to = 0;       // remove, snapshot_delete: up to this sequence
+    std::size_t keep_last = 0;  // snapshot_delete: keep this many newest (0: by `to` only)
     std::size_t events = 0;
-    std::string data;              // append: segment entries; snapshot_save: the value
+    std::string data;                    // append: segment entries; snapshot_save: the value
     std::vector<std::uint32_t> records;  // append: (start, length) of each record in data
     std::vector<std::pair<std::uint64_t, std::string>> tags;  // (sequence nr, tag)
     Promise<std::uint64_t> promise;
@@ -162,10 +166,10 @@ struct RocksDbJournal::Impl {
   struct Tail {
     std::uint64_t first_seq = 0;
     std::uint64_t epoch = 0;
-    const PidState* state = nullptr;  // deleted_to is read by the fold
+    const PidState* state = nullptr;   // deleted_to is read by the fold
     const std::string* key = nullptr;  // the pid, as the generation's map holds it
-    bool write_meta = false;          // new pid or new epoch: the fold writes its meta
-    std::string records;              // (varint len ‖ record)*, a chunk body
+    bool write_meta = false;           // new pid or new epoch: the fold writes its meta
+    std::string records;               // (varint len ‖ record)*, a chunk body
     std::vector<std::uint32_t> starts;
     [[nodiscard]] std::uint64_t last_seq() const { return first_seq + starts.size() - 1; }
     [[nodiscard]] std::string_view record(std::uint64_t seq) const {
@@ -297,8 +301,8 @@ struct RocksDbJournal::Impl {
     auto s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), meta_pid_key(pid), &value);
     if (s.IsNotFound()) return std::optional<PidMeta>();
     if (!s.ok()) {
-      return std::unexpected(io_error(
-          "reading journal metadata of '" + std::string(pid) + "' in", options.directory, s));
+      return std::unexpected(io_error("reading journal metadata of '" + std::string(pid) + "' in",
+                                      options.directory, s));
     }
     auto m = decode_pid_meta(value);
     if (!m) {
@@ -633,7 +637,8 @@ struct RocksDbJournal::Impl {
         st.meta_epoch = op->epoch;
       }
       for (std::size_t i = 0; i < op->events; ++i) {
-        const auto rec = std::string_view(op->data).substr(op->records[2 * i], op->records[2 * i + 1]);
+        const auto rec =
+            std::string_view(op->data).substr(op->records[2 * i], op->records[2 * i + 1]);
         t.starts.push_back(static_cast<std::uint32_t>(t.records.size()));
         put_varint(t.records, rec.size());
         t.records.append(rec);
@@ -731,15 +736,15 @@ struct RocksDbJournal::Impl {
     std::string value;
     for (const auto& [pid, t] : g.pids) {
       const std::uint64_t deleted_to = t.state->deleted_to;
-      std::size_t i = deleted_to >= t.first_seq
-                          ? static_cast<std::size_t>(deleted_to - t.first_seq + 1)
-                          : 0;
+      std::size_t i =
+          deleted_to >= t.first_seq ? static_cast<std::size_t>(deleted_to - t.first_seq + 1) : 0;
       while (i < t.starts.size()) {
         std::size_t j = i + 1;
         while (j < t.starts.size() && t.starts[j] - t.starts[i] < kChunkBytes) ++j;
         const std::size_t end = j < t.starts.size() ? t.starts[j] : t.records.size();
         value.clear();
-        encode_chunk(value, j - i, std::string_view(t.records).substr(t.starts[i], end - t.starts[i]));
+        encode_chunk(value, j - i,
+                     std::string_view(t.records).substr(t.starts[i], end - t.starts[i]));
         batch.Put(cf(kJournalCf), journal_key(pid, t.first_seq + i), value);
         i = j;
       }
@@ -777,8 +782,9 @@ struct RocksDbJournal::Impl {
     auto s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), kMetaFoldedKey, &value);
     if (s.ok()) {
       auto f = decode_u64_be(value);
-      if (!f) return fail(Errc::corrupted, "the journal in '" + options.directory +
-                                               "' has an undecodable fold marker");
+      if (!f)
+        return fail(Errc::corrupted,
+                    "the journal in '" + options.directory + "' has an undecodable fold marker");
       folded_group = *f;
     } else if (!s.IsNotFound()) {
       return std::unexpected(io_error("cannot read the journal metadata in", options.directory, s));
@@ -801,13 +807,14 @@ struct RocksDbJournal::Impl {
     std::unordered_map<std::string, std::uint64_t> replayed;  // pid -> last sequence re-read
     for (it->Seek(log_key(folded_group + 1)); it->Valid(); it->Next()) {
       auto no = decode_u64_be(view(it->key()));
-      if (!no) return fail(Errc::corrupted, "a journal log key in '" + options.directory +
-                                                "' does not decode");
+      if (!no)
+        return fail(Errc::corrupted,
+                    "a journal log key in '" + options.directory + "' does not decode");
       std::vector<std::pair<Op*, std::uint64_t>> accepted;
       std::vector<Op> ops;
       std::uint64_t first_offset = offset + 1;
-      auto header = decode_segment(
-          view(it->value()), *no, [&](const SegmentEntry& e) -> Result<void> {
+      auto header =
+          decode_segment(view(it->value()), *no, [&](const SegmentEntry& e) -> Result<void> {
             const std::string pid(e.persistence_id);
             key.clear();
             put_journal_key(key, pid, e.sequence_nr);
@@ -819,13 +826,13 @@ struct RocksDbJournal::Impl {
             // pid's meta (and chunks) without its end marker, so the segments it covered are
             // read again. Within the log each pid's events must follow on without a gap.
             auto [last, first] = replayed.try_emplace(pid, e.sequence_nr - 1);
-            const std::uint64_t follows = first ? std::min(e.sequence_nr - 1, (*st)->highest)
-                                                : last->second;
+            const std::uint64_t follows =
+                first ? std::min(e.sequence_nr - 1, (*st)->highest) : last->second;
             if (e.sequence_nr != follows + 1) {
-              return fail(Errc::corrupted,
-                          "journal log segment " + std::to_string(*no) + ": '" + pid +
-                              "' at sequence " + std::to_string(e.sequence_nr) +
-                              " does not follow " + std::to_string(follows));
+              return fail(Errc::corrupted, "journal log segment " + std::to_string(*no) + ": '" +
+                                               pid + "' at sequence " +
+                                               std::to_string(e.sequence_nr) + " does not follow " +
+                                               std::to_string(follows));
             }
             last->second = e.sequence_nr;
             (*st)->highest = std::max((*st)->highest, e.sequence_nr);
@@ -844,8 +851,8 @@ struct RocksDbJournal::Impl {
             return {};
           });
       if (!header) {
-        return std::unexpected(header.error().with_context("opening the journal in '" +
-                                                           options.directory + "'"));
+        return std::unexpected(
+            header.error().with_context("opening the journal in '" + options.directory + "'"));
       }
       if (header->first_offset != first_offset) {
         return fail(Errc::corrupted, "journal log segment " + std::to_string(*no) +
@@ -860,8 +867,8 @@ struct RocksDbJournal::Impl {
       ++segments;
     }
     if (!it->status().ok()) {
-      return std::unexpected(io_error("reading the journal log in", options.directory,
-                                      it->status()));
+      return std::unexpected(
+          io_error("reading the journal log in", options.directory, it->status()));
     }
     if (segments > 0) {
       spdlog::info("journal '{}': re-read {} log segments ({} bytes) not yet folded",
@@ -906,8 +913,8 @@ struct RocksDbJournal::Impl {
   // Reads chunks of `pid` from `from`, calling `take(seq, record)` for each event in order
   // (no sequence twice, even where a fold after a crash left overlapping chunks) until it
   // returns false.
-  Result<void> read_chunks(const std::string& pid, std::uint64_t from, const rocksdb::Snapshot* snap,
-                           std::size_t readahead,
+  Result<void> read_chunks(const std::string& pid, std::uint64_t from,
+                           const rocksdb::Snapshot* snap, std::size_t readahead,
                            const std::function<bool(std::uint64_t, std::string_view)>& take) const {
     const std::string lower = journal_key(pid, 0);
     const std::string upper = journal_key_end(pid);
@@ -983,8 +990,7 @@ struct RocksDbJournal::Impl {
     return out;
   }
 
-  Result<std::vector<TaggedEvent>> events_by_tag(const std::string& tag,
-                                                 std::uint64_t after_offset,
+  Result<std::vector<TaggedEvent>> events_by_tag(const std::string& tag, std::uint64_t after_offset,
                                                  std::size_t max_events) {
     std::vector<TaggedEvent> out;
     if (max_events == 0 || after_offset == kMaxSeq) return out;
@@ -1035,8 +1041,8 @@ struct RocksDbJournal::Impl {
       for (; it->Valid() && stored.size() < max_events; it->Next()) {
         auto first = tag_key_offset(view(it->key()));
         if (!first) {
-          return fail(Errc::corrupted, "a tag index key of '" + tag + "' in '" +
-                                           options.directory + "' does not decode");
+          return fail(Errc::corrupted, "a tag index key of '" + tag + "' in '" + options.directory +
+                                           "' does not decode");
         }
         auto entries = decode_tag_chunk(view(it->value()), tag, *first);
         if (!entries) return std::unexpected(entries.error());
@@ -1073,13 +1079,14 @@ struct RocksDbJournal::Impl {
       if (f.seq <= *d) return true;  // deleted by delete_to; its index entry stays
       if (f.record.empty()) {
         bool found = false;
-        auto r = read_chunks(f.pid, f.seq, snapshot, 0, [&](std::uint64_t seq, std::string_view rec) {
-          if (seq == f.seq) {
-            f.record.assign(rec);
-            found = true;
-          }
-          return seq < f.seq;
-        });
+        auto r =
+            read_chunks(f.pid, f.seq, snapshot, 0, [&](std::uint64_t seq, std::string_view rec) {
+              if (seq == f.seq) {
+                f.record.assign(rec);
+                found = true;
+              }
+              return seq < f.seq;
+            });
         if (!r) return std::unexpected(r.error());
         if (!found) return true;
       }
@@ -1166,9 +1173,9 @@ class RocksDbJournal::Impl::SnapshotStoreImpl final : public SnapshotStore {
     }
     if (!it->Valid()) {
       if (!it->status().ok()) {
-        return make_ready_future<R>(std::unexpected(io_error(
-            "reading snapshots of '" + persistence_id + "' in", impl_->options.directory,
-            it->status())));
+        return make_ready_future<R>(
+            std::unexpected(io_error("reading snapshots of '" + persistence_id + "' in",
+                                     impl_->options.directory, it->status())));
       }
       return make_ready_future<R>(R{});
     }
@@ -1227,8 +1234,8 @@ RocksDbJournal::~RocksDbJournal() = default;
 Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOptions& options) {
   if (options.directory.empty()) return fail(Errc::invalid_argument, "journal directory is empty");
   if (!options.create_if_missing && !std::filesystem::exists(options.directory)) {
-    return fail(Errc::not_found, "there is no journal in '" + options.directory +
-                                     "': the directory does not exist");
+    return fail(Errc::not_found,
+                "there is no journal in '" + options.directory + "': the directory does not exist");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -1482,8 +1489,9 @@ Result<RocksDbJournal::VerifyReport> RocksDbJournal::verify(const std::string& p
         impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kTagsCf)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       auto k = decode_journal_key(view(it->key()));
-      auto entries = k ? decode_tag_chunk(view(it->value()), k->persistence_id, k->sequence_nr)
-                       : Result<std::vector<TagEntry>>(fail(Errc::corrupted, "a tag key does not decode"));
+      auto entries =
+          k ? decode_tag_chunk(view(it->value()), k->persistence_id, k->sequence_nr)
+            : Result<std::vector<TagEntry>>(fail(Errc::corrupted, "a tag key does not decode"));
       if (entries) {
         report.tag_entries += entries->size();
       } else {
@@ -1520,7 +1528,8 @@ Result<void> RocksDbJournal::compact(const Progress& progress) {
     rocksdb::CompactRangeOptions o;
     o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     auto s = impl_->db->CompactRange(o, impl_->handles[i], nullptr, nullptr);
-    if (!s.ok()) return std::unexpected(io_error("compacting the journal in", impl_->options.directory, s));
+    if (!s.ok())
+      return std::unexpected(io_error("compacting the journal in", impl_->options.directory, s));
     if (progress) progress(i + 1, n);
   }
   return {};

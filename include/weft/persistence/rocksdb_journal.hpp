@@ -78,10 +78,10 @@ class RocksDbJournal final : public Journal {
 
   struct Stats {
     std::uint64_t persistence_ids = 0;
-    std::uint64_t events = 0;           // stored, not deleted
-    std::uint64_t highest_offset = 0;   // of the tag index
-    std::uint64_t log_bytes = 0;        // in segments not yet folded
-    std::uint64_t sst_bytes = 0;        // table files on disk
+    std::uint64_t events = 0;          // stored, not deleted
+    std::uint64_t highest_offset = 0;  // of the tag index
+    std::uint64_t log_bytes = 0;       // in segments not yet folded
+    std::uint64_t sst_bytes = 0;       // table files on disk
     std::uint64_t snapshots = 0;
   };
   [[nodiscard]] Result<Stats> stats();
