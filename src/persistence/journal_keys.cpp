@@ -25,6 +25,19 @@ std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos) {
   return std::nullopt;
 }
 
+void put_bytes(std::string& out, std::string_view b) {
+  put_varint(out, b.size());
+  out.append(b);
+}
+
+std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos) {
+  auto n = get_varint(in, pos);
+  if (!n || *n > in.size() - pos) return std::nullopt;
+  auto out = in.substr(pos, *n);
+  pos += *n;
+  return out;
+}
+
 namespace {
 
 void put_u64_be(std::string& out, std::uint64_t v) {

@@ -51,5 +51,8 @@ inline constexpr std::string_view kMetaFoldedKey = "f";
 void put_varint(std::string& out, std::uint64_t v);
 /// Reads a canonical varint at `pos`, advancing it; nullopt if truncated or non-canonical.
 [[nodiscard]] std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos);
+/// varint(len) ‖ bytes, and reading it back (nullopt if truncated).
+void put_bytes(std::string& out, std::string_view bytes);
+[[nodiscard]] std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos);
 
 }  // namespace weft::persistence

@@ -61,18 +61,6 @@ std::int64_t unzigzag(std::uint64_t v) {
   return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
 }
 
-void put_bytes(std::string& out, std::string_view b) {
-  put_varint(out, b.size());
-  out.append(b);
-}
-
-std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos) {
-  auto n = get_varint(in, pos);
-  if (!n || *n > in.size() - pos) return std::nullopt;
-  auto out = in.substr(pos, *n);
-  pos += *n;
-  return out;
-}
 
 }  // namespace
 

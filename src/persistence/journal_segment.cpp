@@ -7,19 +7,6 @@ namespace weft::persistence {
 
 namespace {
 
-void put_bytes(std::string& out, std::string_view b) {
-  put_varint(out, b.size());
-  out.append(b);
-}
-
-std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos) {
-  auto n = get_varint(in, pos);
-  if (!n || *n > in.size() - pos) return std::nullopt;
-  auto out = in.substr(pos, *n);
-  pos += *n;
-  return out;
-}
-
 void put_crc(std::string& out, std::size_t start) {
   const std::uint32_t crc = crc32c(0, std::string_view(out).substr(start));
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
