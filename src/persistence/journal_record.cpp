@@ -61,7 +61,6 @@ std::int64_t unzigzag(std::uint64_t v) {
   return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
 }
 
-
 }  // namespace
 
 std::uint32_t crc32c(std::uint32_t crc, std::span<const std::byte> bytes) noexcept {
@@ -96,6 +95,18 @@ void encode_record(std::string& out, std::string_view key, const EventRecord& ev
 
 Result<EventRecord> decode_record(std::string_view key, std::string_view value,
                                   std::string_view persistence_id, std::uint64_t sequence_nr) {
+  return decode_record_with_key_crc(crc32c(0, key), value, persistence_id, sequence_nr);
+}
+
+std::uint32_t journal_key_crc(std::uint32_t pid_prefix_crc, std::uint64_t sequence_nr) noexcept {
+  char seq[8];
+  for (int i = 0; i < 8; ++i) seq[i] = static_cast<char>(sequence_nr >> (8 * (7 - i)));
+  return crc32c(pid_prefix_crc, std::string_view(seq, 8));
+}
+
+Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::string_view value,
+                                               std::string_view persistence_id,
+                                               std::uint64_t sequence_nr) {
   auto damaged = [&](std::string_view why) {
     return fail(Errc::corrupted, "journal record of '" + std::string(persistence_id) +
                                      "' at sequence " + std::to_string(sequence_nr) + ": " +
@@ -109,7 +120,7 @@ Result<EventRecord> decode_record(std::string_view key, std::string_view value,
     stored |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(value[body.size() + i]))
               << (8 * i);
   }
-  if (crc32c(crc32c(0, key), body) != stored) return damaged("checksum mismatch");
+  if (crc32c(key_crc, body) != stored) return damaged("checksum mismatch");
   if (static_cast<std::uint8_t>(body[0]) != kRecordFormat) {
     return damaged("unknown record format " + std::to_string(static_cast<std::uint8_t>(body[0])));
   }

@@ -33,4 +33,14 @@ void encode_record(std::string& out, std::string_view key, const EventRecord& ev
                                                 std::string_view persistence_id,
                                                 std::uint64_t sequence_nr);
 
+/// The same with the key's CRC32C given: readers of many records of one pid compute the CRC of
+/// the key's pid prefix (varint len ‖ pid ‖ 0x00) once and extend it per sequence number with
+/// journal_key_crc, instead of building every key.
+[[nodiscard]] std::uint32_t journal_key_crc(std::uint32_t pid_prefix_crc,
+                                            std::uint64_t sequence_nr) noexcept;
+[[nodiscard]] Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc,
+                                                             std::string_view value,
+                                                             std::string_view persistence_id,
+                                                             std::uint64_t sequence_nr);
+
 }  // namespace weft::persistence

@@ -924,6 +924,8 @@ struct RocksDbJournal::Impl {
     ro.iterate_upper_bound = &up;
     ro.snapshot = snap;
     ro.readahead_size = readahead;
+    // A long replay reads each block once: keep it out of the block cache.
+    ro.fill_cache = readahead == 0;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
     it->SeekForPrev(journal_key(pid, from));
     if (!it->Valid()) it->SeekToFirst();
@@ -960,16 +962,17 @@ struct RocksDbJournal::Impl {
     // Memory first, then the store: a fold moves events from the one to the other only after
     // writing them, so between the two every event is in at least one.
     auto memory = tail_events(pid, from, to, max_events);
-    out.reserve(std::min<std::size_t>(max_events, 4096));
-    std::string key;
+    out.reserve(std::min<std::size_t>(max_events, 65536));
+    std::string prefix;
+    put_journal_key(prefix, pid, 0);
+    const std::uint32_t prefix_crc =
+        crc32c(0, std::string_view(prefix).substr(0, prefix.size() - 8));
     Error damage(Errc::internal, "");
     bool damaged = false;
     auto take = [&](std::uint64_t seq, std::string_view rec) {
       if (seq < from) return true;
       if (seq > to || out.size() >= max_events) return false;
-      key.clear();
-      put_journal_key(key, pid, seq);
-      auto r = decode_record(key, rec, pid, seq);
+      auto r = decode_record_with_key_crc(journal_key_crc(prefix_crc, seq), rec, pid, seq);
       if (!r) {
         damage = r.error();
         damaged = true;
