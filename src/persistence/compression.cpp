@@ -26,8 +26,10 @@ constexpr int kDefaultWindowLogLimit = 27;
 
 Result<std::vector<std::byte>> zstd_compress(std::span<const std::byte> input, int level) {
   level = std::clamp(level, ZSTD_minCLevel(), ZSTD_maxCLevel());
-  std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
+  // One context per thread, reset per call: creating one costs more than a small snapshot.
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
   if (!ctx) return fail(Errc::internal, "zstd: cannot create a compression context");
+  ZSTD_CCtx_reset(ctx.get(), ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_contentSizeFlag, 1);
@@ -58,8 +60,9 @@ Result<std::vector<std::byte>> zstd_decompress(std::span<const std::byte> input,
     reserve = static_cast<std::size_t>(declared);
   }
 
-  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
   if (!ctx) return fail(Errc::internal, "zstd: cannot create a decompression context");
+  ZSTD_DCtx_reset(ctx.get(), ZSTD_reset_session_and_parameters);
   // The window buffer is the decoder's own allocation: never larger than the output may be.
   int window_log =
       std::clamp(static_cast<int>(std::bit_width(std::max<std::size_t>(max_bytes, 1) - 1)), 20,

@@ -140,8 +140,7 @@ struct RocksDbJournal::Impl {
     std::uint64_t to = 0;       // remove, snapshot_delete: up to this sequence
     std::size_t keep_last = 0;  // snapshot_delete: keep this many newest (0: by `to` only)
     std::size_t events = 0;
-    std::string data;                    // append: segment entries; snapshot_save: the value
-    std::vector<std::uint32_t> records;  // append: (start, length) of each record in data
+    std::string data;  // append: segment entries; snapshot_save: the value
     std::vector<std::pair<std::uint64_t, std::string>> tags;  // (sequence nr, tag)
     Promise<std::uint64_t> promise;
     SteadyClock::time_point enqueued;
@@ -636,9 +635,13 @@ struct RocksDbJournal::Impl {
         st.in_meta = true;
         st.meta_epoch = op->epoch;
       }
+      // op->data is the append's segment entries, as the caller's thread encoded them.
+      const std::string_view entries(op->data);
+      std::size_t pos = 0;
       for (std::size_t i = 0; i < op->events; ++i) {
-        const auto rec =
-            std::string_view(op->data).substr(op->records[2 * i], op->records[2 * i + 1]);
+        (void)get_bytes(entries, pos);   // pid
+        (void)get_varint(entries, pos);  // sequence number
+        const auto rec = get_bytes(entries, pos).value_or(std::string_view());
         t.starts.push_back(static_cast<std::uint32_t>(t.records.size()));
         put_varint(t.records, rec.size());
         t.records.append(rec);
@@ -843,8 +846,7 @@ struct RocksDbJournal::Impl {
             op.expected_next = e.sequence_nr;
             op.epoch = rec->writer_epoch;
             op.events = 1;
-            op.data.assign(e.record);
-            op.records = {0, static_cast<std::uint32_t>(e.record.size())};
+            put_segment_entry(op.data, pid, e.sequence_nr, e.record);
             for (auto& t : rec->tags) op.tags.emplace_back(e.sequence_nr, std::move(t));
             offset += op.tags.size();
             ops.push_back(std::move(op));
@@ -962,7 +964,7 @@ struct RocksDbJournal::Impl {
     // Memory first, then the store: a fold moves events from the one to the other only after
     // writing them, so between the two every event is in at least one.
     auto memory = tail_events(pid, from, to, max_events);
-    out.reserve(std::min<std::size_t>(max_events, 65536));
+    out.reserve(std::min<std::size_t>(max_events, 256));
     std::string prefix;
     put_journal_key(prefix, pid, 0);
     const std::uint32_t prefix_crc =
@@ -1293,7 +1295,13 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
   op.expected_next = batch.expected_next_sequence_nr;
   op.epoch = batch.writer_epoch;
   op.events = batch.events.size();
-  op.records.reserve(2 * op.events);
+  std::size_t estimate = 0;
+  for (const auto& e : batch.events) {
+    estimate +=
+        2 * batch.persistence_id.size() + e.manifest.size() + e.payload.size() + e.mac.size() + 48;
+    for (const auto& t : e.tags) estimate += t.size() + 2;
+  }
+  op.data.reserve(estimate);
   std::uint64_t seq = batch.expected_next_sequence_nr;
   // Scratch buffers reused by every append of this thread.
   thread_local std::string key;
@@ -1310,9 +1318,6 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
     record.clear();
     encode_record(record, key, e, batch.writer_epoch);
     put_segment_entry(op.data, batch.persistence_id, seq, record);
-    // The record is the entry's last field.
-    op.records.push_back(static_cast<std::uint32_t>(op.data.size() - record.size()));
-    op.records.push_back(static_cast<std::uint32_t>(record.size()));
     for (const auto& t : e.tags) op.tags.emplace_back(seq, t);
     ++seq;
   }
