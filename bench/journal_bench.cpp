@@ -73,6 +73,9 @@ std::unique_ptr<RocksDbJournal> open_journal(const std::string& dir,
   JournalOptions o;
   o.directory = dir;
   o.metrics = metrics;
+  // For exploring the fold's cost: WEFT_BENCH_FOLD_BYTES overrides the fold threshold.
+  if (const char* f = std::getenv("WEFT_BENCH_FOLD_BYTES"))
+    o.fold_bytes = std::strtoull(f, nullptr, 10);
   auto j = RocksDbJournal::open(o);
   if (!j) throw std::runtime_error(j.error().describe());
   return std::move(*j);

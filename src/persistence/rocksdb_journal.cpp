@@ -7,6 +7,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,7 +48,7 @@ constexpr std::size_t kChunkBytes = 32u << 10;
 constexpr std::size_t kTagChunkEntries = 1024;
 // The fold writes in batches of about this size, so appends are never stuck behind one huge
 // write.
-constexpr std::size_t kFoldBatchBytes = 1u << 20;
+constexpr std::size_t kFoldBatchBytes = 128u << 10;
 
 std::uint64_t nanos_since(SteadyClock::time_point t) {
   return static_cast<std::uint64_t>(
@@ -684,6 +686,9 @@ struct RocksDbJournal::Impl {
   // ---- folder thread -------------------------------------------------------------------
 
   void run_folder() {
+    // Folding is background work: on a small machine the writer (and the actors) should win
+    // the CPU when both want it, or acknowledgements wait behind the fold.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
     for (;;) {
       Generation* g = nullptr;
       {
@@ -711,10 +716,11 @@ struct RocksDbJournal::Impl {
         metrics.fold_ns->record(nanos_since(start));
         metrics.folds->inc();
       }
+      std::unique_ptr<Generation> done;  // freed outside the lock: appends wait for it
       {
         std::lock_guard lock(tail_mutex);
         folded_group = g->last_group;
-        sealed.reset();
+        done = std::move(sealed);
       }
       fold_cv.notify_all();
     }
@@ -1259,6 +1265,8 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
   db_options.max_total_wal_size = 1u << 30;
   db_options.info_log = std::make_shared<SpdlogLogger>(options.directory);
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Compactions likewise (flushes, in the high-priority pool, keep their priority).
+  rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   for (const char* name : kColumnFamilies) {
