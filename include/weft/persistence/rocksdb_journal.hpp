@@ -31,8 +31,9 @@ struct JournalOptions {
   std::size_t write_buffer_bytes = 128u << 20;
   /// The log is folded into chunks once this many bytes wait in it. Memory holds up to about
   /// twice this (the events since the last fold, for reads), and a restart after a crash
-  /// re-reads up to this much of the log.
-  std::size_t fold_bytes = 32u << 20;
+  /// re-reads up to this much of the log. Smaller suits a small gateway; larger folds make
+  /// fewer, bigger chunks (faster: see docs/journal-format.md).
+  std::size_t fold_bytes = 128u << 20;
   /// False for tools (`weft journal`): a missing directory is an error, not a new journal.
   bool create_if_missing = true;
   /// Optional: appends, events, bytes, group sizes and fsync latency are recorded here.
