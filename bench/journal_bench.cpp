@@ -1,4 +1,5 @@
 #include "journal_bench.hpp"
+#include "temp_dir.hpp"
 
 #include <fmt/format.h>
 #include <rocksdb/db.h>
@@ -30,23 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kPids = 10'000;
 constexpr std::size_t kPayloadBytes = 100;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/weft-bench-journal-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::uint64_t sized(double base, double scale) {
   return std::max<std::uint64_t>(1000, static_cast<std::uint64_t>(base * scale));
@@ -87,7 +71,7 @@ double seconds_since(Clock::time_point t) {
 
 // The naive journal: default options, one synced WriteBatch of 1,000 events per call.
 double baseline(double scale) {
-  TempDir dir;
+  TempDir dir("weft-bench-journal");
   rocksdb::Options o;
   o.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
@@ -217,7 +201,7 @@ Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned
 }
 
 std::string persist(double scale, std::optional<double> baseline_per_s) {
-  TempDir dir;
+  TempDir dir("weft-bench-journal");
   MetricsRegistry metrics;
   auto j = open_journal(dir.path() + "/db", &metrics);
   std::vector<std::uint64_t> next(kPids, 1);
@@ -238,7 +222,7 @@ std::string persist(double scale, std::optional<double> baseline_per_s) {
 }
 
 std::string replay(double scale) {
-  TempDir dir;
+  TempDir dir("weft-bench-journal");
   const std::string db = dir.path() + "/db";
   const std::uint64_t n = sized(1e6, scale);
   const std::string pid = "replayed";

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "journal_bench.hpp"
+#include "temp_dir.hpp"
 #include "weft/actor.hpp"
 #include "weft/persistence/event_sourced.hpp"
 #include "weft/persistence/rocksdb_journal.hpp"
@@ -50,23 +51,6 @@ constexpr std::uint64_t kSnapshotAt = 100;
 constexpr std::uint64_t kEventsAfter = 100;
 
 struct Ping {};  // the actors get no command; recovery is all that is measured
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/weft-bench-recover-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string pid_of(std::size_t i) {
   return "meter-" + std::to_string(i);
@@ -152,7 +136,7 @@ void preload(persistence::Journal& journal, SnapshotStore& store, std::size_t ac
 
 std::string recover_benchmark(double scale) {
   const auto actors = std::max<std::size_t>(100, static_cast<std::size_t>(100'000 * scale));
-  TempDir dir;
+  TempDir dir("weft-bench-recover");
   persistence::JournalOptions options;
   options.directory = dir.path() + "/journal";
   options.durability = persistence::Durability::none;  // the preload is not what is measured

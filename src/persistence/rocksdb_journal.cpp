@@ -124,6 +124,44 @@ std::string_view view(const rocksdb::Slice& s) {
   return {s.data(), s.size()};
 }
 
+// An iterator over the keys of one name (a persistence id or a tag) in a column family: every
+// key `varint(len) ‖ name ‖ 0x00 ‖ u64be` of it and no other. Holds the bounds it points to.
+struct RangeRead {
+  const rocksdb::Snapshot* snapshot = nullptr;
+  std::size_t readahead = 0;  // > 0: a long sequential read, kept out of the block cache
+};
+
+class NameRange {
+ public:
+  using Read = RangeRead;
+  NameRange(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string lower, std::string upper,
+            Read read = {})
+      : lower_(std::move(lower)), upper_(std::move(upper)), lo_(lower_), up_(upper_) {
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo_;
+    ro.iterate_upper_bound = &up_;
+    ro.snapshot = read.snapshot;
+    ro.readahead_size = read.readahead;
+    ro.fill_cache = read.readahead == 0;
+    it_.reset(db->NewIterator(ro, cf));
+  }
+  /// The range of one persistence id (journal chunks, snapshots).
+  NameRange(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view pid, Read read = {})
+      : NameRange(db, cf, journal_key(pid, 0), journal_key_end(pid), read) {}
+  NameRange(const NameRange&) = delete;
+  NameRange& operator=(const NameRange&) = delete;
+
+  rocksdb::Iterator* operator->() const { return it_.get(); }
+  [[nodiscard]] const std::string& lower() const { return lower_; }
+
+ private:
+  std::string lower_;
+  std::string upper_;
+  rocksdb::Slice lo_;
+  rocksdb::Slice up_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 }  // namespace
 
 struct RocksDbJournal::Impl {
@@ -319,13 +357,7 @@ struct RocksDbJournal::Impl {
     auto meta = read_meta(pid);
     if (!meta) return std::unexpected(meta.error());
     PidMeta m = meta->value_or(PidMeta{});
-    const std::string lower = journal_key(pid, 0);
-    const std::string upper = journal_key_end(pid);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
+    NameRange it(db, cf(kJournalCf), pid);
     it->SeekToLast();
     if (it->Valid()) {
       auto key = decode_journal_key(view(it->key()));
@@ -445,13 +477,7 @@ struct RocksDbJournal::Impl {
     if (to <= s.deleted_to) return 0;
     const std::uint64_t removed = to - s.deleted_to;  // sequence numbers are gap-free
     // The chunk that holds `to + 1` (if any) stays; every chunk before it goes.
-    const std::string lower = journal_key(op.persistence_id, 0);
-    const std::string upper = journal_key_end(op.persistence_id);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
+    NameRange it(db, cf(kJournalCf), op.persistence_id);
     it->SeekForPrev(journal_key(op.persistence_id, to + 1));
     std::string end;
     if (it->Valid()) {
@@ -467,7 +493,7 @@ struct RocksDbJournal::Impl {
       return std::unexpected(io_error("reading the journal of '" + op.persistence_id + "' in",
                                       options.directory, it->status()));
     }
-    if (!end.empty()) batch.DeleteRange(cf(kJournalCf), lower, end);
+    if (!end.empty()) batch.DeleteRange(cf(kJournalCf), it.lower(), end);
     undo.emplace_back(&s, s);
     s.deleted_to = to;
     s.in_meta = true;
@@ -478,13 +504,7 @@ struct RocksDbJournal::Impl {
   }
 
   Result<std::uint64_t> stage_snapshot_delete(Op& op, rocksdb::WriteBatch& batch) {
-    const std::string lower = journal_key(op.persistence_id, 0);
-    const std::string upper = journal_key_end(op.persistence_id);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kSnapshotsCf)));
+    NameRange it(db, cf(kSnapshotsCf), op.persistence_id);
     std::vector<std::string> keys;
     for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(view(it->key()));
     if (!it->status().ok()) {
@@ -924,17 +944,7 @@ struct RocksDbJournal::Impl {
   Result<void> read_chunks(const std::string& pid, std::uint64_t from,
                            const rocksdb::Snapshot* snap, std::size_t readahead,
                            const std::function<bool(std::uint64_t, std::string_view)>& take) const {
-    const std::string lower = journal_key(pid, 0);
-    const std::string upper = journal_key_end(pid);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
-    ro.snapshot = snap;
-    ro.readahead_size = readahead;
-    // A long replay reads each block once: keep it out of the block cache.
-    ro.fill_cache = readahead == 0;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kJournalCf)));
+    NameRange it(db, cf(kJournalCf), pid, {snap, readahead});
     it->SeekForPrev(journal_key(pid, from));
     if (!it->Valid()) it->SeekToFirst();
     std::uint64_t last = from - 1;
@@ -1031,22 +1041,15 @@ struct RocksDbJournal::Impl {
     }
     const std::uint64_t memory_from = memory.empty() ? kMaxSeq : memory.front().offset;
     std::vector<Found> stored;
-    const std::string lower = tag_key(tag, 0);
-    const std::string upper = tag_key_end(tag);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
     // One snapshot for the index and the events, so a page is one consistent view.
     const rocksdb::Snapshot* snapshot = db->GetSnapshot();
-    ro.snapshot = snapshot;
     struct Release {
       rocksdb::DB* db;
       const rocksdb::Snapshot* s;
       ~Release() { db->ReleaseSnapshot(s); }
     } release{db, snapshot};
     {
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(kTagsCf)));
+      NameRange it(db, cf(kTagsCf), tag_key(tag, 0), tag_key_end(tag), {snapshot});
       it->SeekForPrev(tag_key(tag, after_offset + 1));
       if (!it->Valid()) it->SeekToFirst();
       for (; it->Valid() && stored.size() < max_events; it->Next()) {
@@ -1170,13 +1173,7 @@ class RocksDbJournal::Impl::SnapshotStoreImpl final : public SnapshotStore {
   Future<std::optional<SnapshotRecord>> load_latest(std::string persistence_id,
                                                     SnapshotSelection selection) override {
     using R = std::optional<SnapshotRecord>;
-    const std::string lower = journal_key(persistence_id, 0);
-    const std::string upper = journal_key_end(persistence_id);
-    rocksdb::Slice lo(lower), up(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lo;
-    ro.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kSnapshotsCf)));
+    NameRange it(impl_->db, impl_->cf(kSnapshotsCf), persistence_id);
     if (selection.max_sequence_nr == kMaxSeq) {
       it->SeekToLast();
     } else {
