@@ -1,4 +1,5 @@
 #include "weft/persistence/integrity_journal.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -21,23 +22,7 @@ namespace fs = std::filesystem;
 
 // ---- fixtures ----------------------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/weft-integrity-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using weft::test::TempDir;
 
 Key key_a() {
   return Key::from_hex(std::string(64, 'a')).value();

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <random>
 
+#include "temp_dir.hpp"
 #include "weft/persistence/rocksdb_journal.hpp"
 
 namespace weft::persistence {
@@ -109,21 +110,7 @@ TEST(JournalCrashChild, Writer) {
   child_main(dir, std::atoi(fd));
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/weft-crash-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using weft::test::TempDir;
 
 // Starts the child, lets it report `acks` acknowledgements (or runs into the deadline), kills
 // it with SIGKILL and returns everything it reported, including what was still in the pipe.

@@ -1,4 +1,5 @@
 #include "weft/persistence/rocksdb_journal.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
@@ -22,25 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/weft-journal-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::string db() const { return path_ + "/db"; }
-
- private:
-  std::string path_;
-};
+using weft::test::TempDir;
 
 EventRecord event(const std::string& pid, std::uint64_t seq, std::vector<std::string> tags = {},
                   std::uint64_t epoch = 0) {
