@@ -571,7 +571,7 @@ Result<void> encode(const Packet& packet, std::string& out) {
   return {};
 }
 
-Result<std::optional<Decoded>> decode(std::string_view bytes, const Limits& limits) {
+Result<std::optional<FixedHeader>> decode_fixed_header(std::string_view bytes) {
   if (bytes.empty()) return std::nullopt;
   const auto first = static_cast<std::uint8_t>(bytes[0]);
   const auto type_bits = static_cast<std::uint8_t>(first >> 4);
@@ -610,6 +610,14 @@ Result<std::optional<Decoded>> decode(std::string_view bytes, const Limits& limi
       break;
     }
   }
+  return FixedHeader{type, flags, header, remaining};
+}
+
+Result<std::optional<Decoded>> decode(std::string_view bytes, const Limits& limits) {
+  auto fixed = decode_fixed_header(bytes);
+  if (!fixed) return std::unexpected(std::move(fixed).error());
+  if (!fixed->has_value()) return std::nullopt;
+  const auto [type, flags, header, remaining] = **fixed;
   if (header + remaining > limits.max_packet_size) {
     return std::unexpected(
         Error(Errc::invalid_argument,

@@ -153,6 +153,18 @@ struct Limits {
 /// the largest Remaining Length.
 [[nodiscard]] Result<void> encode(const Packet& packet, std::string& out);
 
+struct FixedHeader {
+  PacketType type = PacketType::connect;
+  std::uint8_t flags = 0;
+  std::size_t header_size = 0;  // the type byte and the Remaining Length varint
+  std::size_t remaining = 0;
+  [[nodiscard]] std::size_t packet_size() const noexcept { return header_size + remaining; }
+};
+
+/// Reads the fixed header at the front of `bytes`, checking everything decode() checks there
+/// except the size limit. Returns nullopt while the header is incomplete.
+[[nodiscard]] Result<std::optional<FixedHeader>> decode_fixed_header(std::string_view bytes);
+
 struct Decoded {
   Packet packet;
   std::size_t size = 0;  // bytes consumed from the front of the input
