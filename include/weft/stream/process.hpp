@@ -1,0 +1,239 @@
+// Keyed process functions: per-key state (any Codable type), event- and processing-time
+// timers, and emission, as Flink's KeyedProcessFunction. State is held on the heap, partitioned
+// by key group so that a checkpoint restores into any parallelism.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "weft/core/codec.hpp"
+#include "weft/stream/detail/basic_ops.hpp"
+#include "weft/stream/operator.hpp"
+
+namespace weft::stream {
+
+enum class TimeDomain : std::uint8_t { event_time, processing_time };
+
+struct ProcessOptions {
+  /// Per-key state not touched for this long (processing time) is dropped, as with Flink's
+  /// state TTL; empty: kept until cleared.
+  std::optional<Duration> state_ttl;
+};
+
+/// What a keyed process function sees for the current record or timer.
+template <class K, class S, class Out>
+class KeyedContext {
+ public:
+  virtual ~KeyedContext() = default;
+  [[nodiscard]] virtual const K& key() const = 0;
+  /// Event time of the current record (or of the firing event-time timer).
+  [[nodiscard]] virtual Timestamp timestamp() const = 0;
+  [[nodiscard]] virtual Timestamp current_watermark() const = 0;
+  /// The key's state, default-constructed on first use.
+  virtual S& state() = 0;
+  [[nodiscard]] virtual bool has_key_state() const = 0;
+  virtual void clear_state() = 0;
+  virtual void emit(Out value) = 0;
+  virtual void emit(Out value, Timestamp ts) = 0;
+  /// Calls on_timer once event time passes `ts` (at most one timer per key and time).
+  virtual void register_event_timer(Timestamp ts) = 0;
+  virtual void delete_event_timer(Timestamp ts) = 0;
+  /// Calls on_timer once processing time reaches now + delay.
+  virtual void register_processing_timer(Duration delay) = 0;
+  virtual void dead_letter(std::string reason) = 0;
+};
+
+namespace detail {
+
+template <class K, class T, class S, class Out, class OnElement, class OnTimer>
+class KeyedProcessOp final : public OperatorBase,
+                             public Output<T>,
+                             private KeyedContext<K, S, Out> {
+ public:
+  KeyedProcessOp(std::function<K(const T&)> key, OnElement on_element, OnTimer on_timer,
+                 ProcessOptions options, Output<Out>* out)
+      : key_fn_(std::move(key)),
+        on_element_(std::move(on_element)),
+        on_timer_(std::move(on_timer)),
+        options_(options),
+        out_(out) {}
+
+  void emit(T&& value, Timestamp ts) override {
+    key_ = key_fn_(value);
+    ts_ = ts;
+    current_ = nullptr;
+    try {
+      on_element_(static_cast<KeyedContext<K, S, Out>&>(*this), static_cast<const T&>(value));
+    } catch (...) {
+      ctx().dead_letter({{}, describe_current_exception(), {}, ts});
+    }
+  }
+
+  void watermark(Timestamp wm) override {
+    watermark_ = wm;
+    while (!event_timers_.empty() && event_timers_.begin()->first <= wm) {
+      auto node = event_timers_.extract(event_timers_.begin());
+      fire(node.value().second, node.value().first, TimeDomain::event_time);
+    }
+    out_->watermark(wm);
+  }
+
+  void finish() override { out_->finish(); }
+
+  void on_processing_time(TimePoint now) override {
+    while (!processing_timers_.empty() && processing_timers_.begin()->first <= now) {
+      auto node = processing_timers_.extract(processing_timers_.begin());
+      fire(node.value().second, watermark_, TimeDomain::processing_time);
+    }
+    if (!processing_timers_.empty()) ctx().request_wakeup(processing_timers_.begin()->first);
+  }
+
+  [[nodiscard]] bool has_state() const override { return true; }
+
+  Result<void> snapshot(CheckpointId, Writer& w) override {
+    const TimePoint now = ctx().clock().now();
+    std::uint64_t live = 0;
+    for (const auto& [k, e] : states_) live += expired(e, now) ? 0 : 1;
+    w.put_varint(live);
+    for (const auto& [k, e] : states_) {
+      if (expired(e, now)) continue;
+      Codec<K>::encode(k, w);
+      Codec<S>::encode(e.value, w);
+    }
+    w.put_varint(event_timers_.size());
+    for (const auto& [t, k] : event_timers_) {
+      w.put_varint(static_cast<std::uint64_t>(t));
+      Codec<K>::encode(k, w);
+    }
+    // Processing timers survive as the time left, measured again on restore.
+    w.put_varint(processing_timers_.size());
+    for (const auto& [t, k] : processing_timers_) {
+      const auto left = std::max<Duration>(t - now, Duration{0});
+      w.put_varint(static_cast<std::uint64_t>(left.count()));
+      Codec<K>::encode(k, w);
+    }
+    return {};
+  }
+
+  Result<void> restore(std::span<const std::vector<std::byte>> blobs) override {
+    const TimePoint now = ctx().clock().now();
+    for (const auto& blob : blobs) {
+      if (blob.empty()) continue;
+      Reader r(blob);
+      auto n = r.varint();
+      if (!n) return std::unexpected(n.error());
+      for (std::uint64_t i = 0; i < *n; ++i) {
+        auto k = Codec<K>::decode(r);
+        if (!k) return std::unexpected(k.error());
+        auto s = Codec<S>::decode(r);
+        if (!s) return std::unexpected(s.error());
+        if (owns(*k)) states_[std::move(*k)] = Entry{std::move(*s), now};
+      }
+      auto timers = r.varint();
+      if (!timers) return std::unexpected(timers.error());
+      for (std::uint64_t i = 0; i < *timers; ++i) {
+        auto t = r.varint();
+        if (!t) return std::unexpected(t.error());
+        auto k = Codec<K>::decode(r);
+        if (!k) return std::unexpected(k.error());
+        if (owns(*k)) event_timers_.emplace(static_cast<Timestamp>(*t), std::move(*k));
+      }
+      auto ptimers = r.varint();
+      if (!ptimers) return std::unexpected(ptimers.error());
+      for (std::uint64_t i = 0; i < *ptimers; ++i) {
+        auto left = r.varint();
+        if (!left) return std::unexpected(left.error());
+        auto k = Codec<K>::decode(r);
+        if (!k) return std::unexpected(k.error());
+        if (owns(*k)) {
+          processing_timers_.emplace(now + Duration{static_cast<std::int64_t>(*left)},
+                                     std::move(*k));
+        }
+      }
+    }
+    if (!processing_timers_.empty()) ctx().request_wakeup(processing_timers_.begin()->first);
+    return {};
+  }
+
+ private:
+  struct Entry {
+    S value{};
+    TimePoint touched{};
+  };
+
+  [[nodiscard]] bool owns(const K& k) const {
+    return ctx().owns_key_group(key_group_of(std::hash<K>{}(k), ctx().max_parallelism()));
+  }
+  [[nodiscard]] bool expired(const Entry& e, TimePoint now) const {
+    return options_.state_ttl && now - e.touched >= *options_.state_ttl;
+  }
+
+  void fire(const K& k, Timestamp ts, TimeDomain domain) {
+    key_ = k;
+    ts_ = ts;
+    current_ = nullptr;
+    try {
+      on_timer_(static_cast<KeyedContext<K, S, Out>&>(*this), ts, domain);
+    } catch (...) {
+      ctx().dead_letter({{}, describe_current_exception(), {}, ts});
+    }
+  }
+
+  // KeyedContext
+  [[nodiscard]] const K& key() const override { return key_; }
+  [[nodiscard]] Timestamp timestamp() const override { return ts_; }
+  [[nodiscard]] Timestamp current_watermark() const override { return watermark_; }
+  S& state() override {
+    if (current_ == nullptr) {
+      const TimePoint now = ctx().clock().now();
+      auto [it, inserted] = states_.try_emplace(key_);
+      if (!inserted && expired(it->second, now)) it->second.value = S{};
+      it->second.touched = now;
+      current_ = &it->second;
+    }
+    return current_->value;
+  }
+  [[nodiscard]] bool has_key_state() const override {
+    const auto it = states_.find(key_);
+    return it != states_.end() && !expired(it->second, ctx().clock().now());
+  }
+  void clear_state() override {
+    states_.erase(key_);
+    current_ = nullptr;
+  }
+  void emit(Out value) override { out_->emit(std::move(value), ts_); }
+  void emit(Out value, Timestamp ts) override { out_->emit(std::move(value), ts); }
+  void register_event_timer(Timestamp ts) override { event_timers_.emplace(ts, key_); }
+  void delete_event_timer(Timestamp ts) override { event_timers_.erase({ts, key_}); }
+  void register_processing_timer(Duration delay) override {
+    const TimePoint at = ctx().clock().now() + delay;
+    processing_timers_.emplace(at, key_);
+    ctx().request_wakeup(at);
+  }
+  void dead_letter(std::string reason) override {
+    ctx().dead_letter({{}, std::move(reason), {}, ts_});
+  }
+
+  std::function<K(const T&)> key_fn_;
+  OnElement on_element_;
+  OnTimer on_timer_;
+  ProcessOptions options_;
+  Output<Out>* out_;
+  std::unordered_map<K, Entry> states_;
+  std::set<std::pair<Timestamp, K>> event_timers_;
+  std::set<std::pair<TimePoint, K>> processing_timers_;
+  K key_{};
+  Timestamp ts_ = min_timestamp;
+  Timestamp watermark_ = min_timestamp;
+  Entry* current_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace weft::stream

@@ -1,0 +1,103 @@
+// The runtime state of one job: its tasks, channels, runners and checkpoint coordinator.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weft/actor/actor_ref.hpp"
+#include "weft/stream/detail/graph.hpp"
+#include "weft/stream/job.hpp"
+
+namespace weft {
+class ActorSystem;
+}
+
+namespace weft::stream::detail {
+
+/// A turn for a task's runner actor.
+struct Turn {};
+
+class JobState final : public JobRuntime {
+ public:
+  JobState(ActorSystem& system, JobOptions options);
+  ~JobState() override;
+
+  // JobRuntime
+  void schedule(TaskBase& task) override;
+  [[nodiscard]] const Clock& clock() const override;
+  [[nodiscard]] std::uint32_t max_parallelism() const override { return options_.max_parallelism; }
+  void acknowledge(TaskBase& task, CheckpointId id, Result<void> written) override;
+  Result<void> write_state(CheckpointId id, const std::string& uid, std::uint32_t subtask,
+                           const std::vector<std::byte>& blob) override;
+  void dead_letter(DeadLetter letter) override;
+  void count_late(std::uint64_t n) override { late_.fetch_add(n, std::memory_order_relaxed); }
+  void count_records_in(std::uint64_t n) override {
+    records_in_.fetch_add(n, std::memory_order_relaxed);
+  }
+  void task_finished(TaskBase& task) override;
+  void task_failed(TaskBase& task, Error error) override;
+
+  /// Plans the graph into tasks, restores state, spawns the runners and starts the tasks.
+  Result<void> start(Graph& graph, const std::shared_ptr<JobState>& self);
+
+  Result<void> wait_for(std::optional<Duration> timeout);
+  [[nodiscard]] bool is_done() const;
+  void cancel();
+  [[nodiscard]] bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  Result<CheckpointId> trigger_checkpoint();
+  Result<std::filesystem::path> savepoint(const std::string& name, Duration timeout);
+  [[nodiscard]] JobMetrics metrics() const;
+  [[nodiscard]] std::vector<DeadLetter> dead_letters() const;
+  [[nodiscard]] TaskBase& task(std::size_t slot) { return *tasks_[slot]; }
+
+ private:
+  struct Pending {
+    CheckpointId id = 0;
+    TimePoint started;
+    std::size_t acks = 0;
+    std::optional<Error> error;
+  };
+
+  Result<void> plan(Graph& graph);
+  Result<void> restore_state();
+  void complete(Pending& pending);
+  [[nodiscard]] std::filesystem::path checkpoint_path(CheckpointId id) const;
+  void finish(std::optional<Error> error);
+
+  ActorSystem& system_;
+  JobOptions options_;
+  std::vector<std::shared_ptr<void>> channels_;
+  std::vector<std::unique_ptr<TaskBase>> tasks_;
+  std::vector<ActorRef<Turn>> runners_;
+  std::vector<std::pair<std::string, std::uint32_t>> stateful_;  // uid, parallelism
+  ActorRef<Turn> coordinator_;
+
+  std::atomic<bool> cancelled_{false};
+  std::atomic<std::uint64_t> records_in_{0};
+  std::atomic<std::uint64_t> late_{0};
+  std::atomic<std::uint64_t> dead_count_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::size_t finished_tasks_ = 0;
+  bool done_ = false;
+  std::optional<Error> error_;
+  std::deque<DeadLetter> dead_letters_;
+  CheckpointId last_id_ = 0;
+  std::optional<Pending> pending_;
+  std::uint64_t completed_count_ = 0;
+  std::uint64_t failed_count_ = 0;
+  std::optional<CheckpointId> last_completed_;
+  Duration last_duration_{0};
+  std::optional<CheckpointId> restored_from_;
+  std::deque<CheckpointId> retained_;
+};
+
+}  // namespace weft::stream::detail
