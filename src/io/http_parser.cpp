@@ -360,7 +360,8 @@ bool HttpRequestParser::set_body_framing() {
                           limits_.max_body_bytes));
     return false;
   }
-  request_.body.reserve(static_cast<std::size_t>(length));
+  // Reserved up to 1 MiB only: a client announcing 8 MiB and sending nothing holds no more.
+  request_.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(length, 1 << 20)));
   remaining_ = length;
   head_.clear();
   phase_ = length == 0 ? Phase::done : Phase::body;

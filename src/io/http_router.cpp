@@ -1,6 +1,9 @@
 #include "weft/io/http_router.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include <stdexcept>
 
@@ -67,12 +70,11 @@ void Router::operator()(HttpRequest request, HttpResponder responder) const {
   const std::vector<std::string_view> parts = split_path(request.path);
   const Route* best = nullptr;
   const Route* best_get = nullptr;  // HEAD falls back to GET
-  std::string allowed;
+  std::vector<std::string_view> allowed;
   for (const Route& route : routes_) {
     if (!match(route, parts, nullptr)) continue;
-    if (allowed.find(route.method) == std::string::npos) {
-      if (!allowed.empty()) allowed += ", ";
-      allowed += route.method;
+    if (std::find(allowed.begin(), allowed.end(), route.method) == allowed.end()) {
+      allowed.push_back(route.method);
     }
     if (route.method == request.method) {
       if (best == nullptr || more_specific(route, *best)) best = &route;
@@ -85,10 +87,11 @@ void Router::operator()(HttpRequest request, HttpResponder responder) const {
     if (allowed.empty()) {
       responder.respond(HttpResponse::error(404, fmt::format("no route for {}", request.path)));
     } else {
+      const std::string allow = fmt::format("{}", fmt::join(allowed, ", "));
       HttpResponse r =
           HttpResponse::error(405, fmt::format("method {} not allowed for {} (allowed: {})",
-                                               request.method, request.path, allowed));
-      r.headers.add("Allow", allowed);
+                                               request.method, request.path, allow));
+      r.headers.add("Allow", allow);
       responder.respond(std::move(r));
     }
     return;

@@ -442,11 +442,12 @@ void HttpServer::Impl::loop_once(int timeout_ms) {
     }
     Connection* c = find(id);
     if (c == nullptr) continue;
-    if (ev & EPOLLERR) {
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+      // Reset, or shut in both directions: nothing can be delivered any more.
       kill(*c);
       continue;
     }
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) on_readable(*c);
+    if (ev & (EPOLLIN | EPOLLRDHUP)) on_readable(*c);
     if (!c->dead && (ev & EPOLLOUT)) on_writable(*c);
   }
   // Handlers answering on this thread post without waking it: drain until nothing is left.
