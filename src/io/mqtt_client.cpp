@@ -384,17 +384,21 @@ class MqttClient::Loop {
     while (budget > 0 && fd_ >= 0) {
       const std::size_t old = in_.size();
       const std::size_t want = std::min<std::size_t>(64 << 10, budget);
-      in_.resize(old + want);
-      const ssize_t n = ::recv(fd_, in_.data() + old, want, 0);
+      ssize_t n = 0;
+      int err = 0;
+      // Without zero-filling 64 KiB per read (measured: 4% of all CPU in mqtt_throughput_test).
+      in_.resize_and_overwrite(old + want, [&](char* data, std::size_t) {
+        n = ::recv(fd_, data + old, want, 0);
+        err = errno;
+        return old + static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+      });
       if (n <= 0) {
-        in_.resize(old);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) break;
+        if (n < 0 && err == EINTR) continue;
         drop(n == 0 ? std::string("broker closed the connection")
-                    : fmt::format("recv: {}", std::strerror(errno)));
+                    : fmt::format("recv: {}", std::strerror(err)));
         return;
       }
-      in_.resize(old + static_cast<std::size_t>(n));
       budget -= static_cast<std::size_t>(n);
       last_received_ = clock_->now();
       if (!decode_input()) return;
