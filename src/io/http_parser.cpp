@@ -369,33 +369,35 @@ bool HttpRequestParser::set_body_framing() {
 }
 
 std::size_t HttpRequestParser::parse_chunk_size(std::string_view in) {
-  // One line: "<hex>[;ext]" in chunk_size, the empty line after chunk data in chunk_crlf.
+  if (phase_ == Phase::chunk_crlf) {
+    // Exactly CRLF after chunk data, checked byte by byte so that any split fails alike.
+    const char expected = head_.empty() ? '\r' : '\n';
+    if (in.front() != expected) {
+      fail(400, "missing CRLF after chunk data");
+    } else if (expected == '\n') {
+      head_.clear();
+      phase_ = Phase::chunk_size;
+    } else {
+      head_ = "\r";
+    }
+    return 1;
+  }
+  // "<hex>[;ext]CRLF". The length is checked before the line end so that splits agree.
   constexpr std::size_t kMaxLine = 4096;
   const std::size_t lf = in.find('\n');
   const std::size_t take = lf == std::string_view::npos ? in.size() : lf + 1;
   head_.append(in.data(), take);
-  if (lf == std::string_view::npos) {
-    if (head_.size() > kMaxLine) fail(400, "chunk size line too long");
-    if (phase_ == Phase::chunk_crlf && head_.size() > 1) {
-      fail(400, "missing CRLF after chunk data");
-    }
+  if (head_.size() > kMaxLine) {
+    fail(400, "chunk size line too long");
     return take;
   }
+  if (lf == std::string_view::npos) return take;
   if (head_.size() < 2 || head_[head_.size() - 2] != '\r') {
     fail(400, "bad line ending in chunked body: LF without CR");
     return take;
   }
   std::string_view line(head_);
   line.remove_suffix(2);
-  if (phase_ == Phase::chunk_crlf) {
-    if (!line.empty()) {
-      fail(400, "missing CRLF after chunk data");
-      return take;
-    }
-    head_.clear();
-    phase_ = Phase::chunk_size;
-    return take;
-  }
   std::uint64_t size = 0;
   std::size_t digits = 0;
   while (digits < line.size() && hex_value(line[digits]) >= 0) {
