@@ -4,6 +4,7 @@
 //   weft-bench actors [--scenario NAME] [--threads N] [--scale F]
 //   weft-bench journal [--scenario NAME] [--scale F]
 //   weft-bench all    [--threads N] [--scale F]
+//   weft-bench nexmark [--query generator|qN] [--events N] [--parallelism P] [--dump N] ...
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -18,6 +19,7 @@
 
 #include "caf_actors.hpp"
 #include "journal_bench.hpp"
+#include "nexmark/nexmark_command.hpp"
 #include "weft_actors.hpp"
 
 namespace {
@@ -39,6 +41,8 @@ int usage(const char* why) {
       "                         [--threads N] [--scale F]\n"
       "       weft-bench journal [--scenario baseline|persist|replay|recover] [--scale F]\n"
       "       weft-bench all [--threads N] [--scale F]\n"
+      "       weft-bench nexmark [--query generator|q0|q1|q2|q3|q4|q5|q7|q8|q11] [--events N]\n"
+      "                          [--parallelism P] [--output FILE] [--dump N]  (not in 'all')\n"
       "  --threads N  worker threads for every system (default: hardware threads)\n"
       "  --scale F    multiply every problem size by F (default 1; 0.01 for a smoke run)\n",
       why);
@@ -161,6 +165,15 @@ int run_journal(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Nexmark has its own flags (bench/nexmark/nexmark_command.cpp).
+  if (argc >= 2 && std::string_view(argv[1]) == "nexmark") {
+    try {
+      return weft::nexmark::run_nexmark_command(argc - 1, argv + 1);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft-bench nexmark: %s\n", e.what());
+      return 1;
+    }
+  }
   std::string error;
   auto o = parse(argc, argv, error);
   if (!o) return usage(error.c_str());

@@ -2,6 +2,18 @@
 
 namespace weft::nexmark {
 
+Event stored_copy(const Event& e) {
+  switch (e.kind) {
+    case EventKind::person:
+      return Event::of(e.person);
+    case EventKind::auction:
+      return Event::of(e.auction);
+    case EventKind::bid:
+      break;
+  }
+  return Event::of(e.bid);
+}
+
 bool operator==(const Event& a, const Event& b) {
   if (a.kind != b.kind || a.timestamp != b.timestamp) return false;
   switch (a.kind) {

@@ -88,6 +88,10 @@ struct Event {
   }
 };
 
+/// A copy that holds only the current member, the others empty: what to keep when storing
+/// events, since a generated Event's other members still hold strings of earlier events.
+Event stored_copy(const Event& e);
+
 /// Events are equal when their kinds, timestamps and current members are; stale members of
 /// other kinds do not count.
 bool operator==(const Event& a, const Event& b);
