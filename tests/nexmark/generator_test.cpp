@@ -21,7 +21,7 @@ std::vector<Event> generate(const GeneratorConfig& config, std::uint64_t n, std:
   Generator g(config, first, stride);
   std::vector<Event> out;
   Event e;
-  for (std::uint64_t i = 0; i < n && g.next(e); ++i) out.push_back(e);
+  for (std::uint64_t i = 0; i < n && g.next(e); ++i) out.push_back(stored_copy(e));
   return out;
 }
 

@@ -152,7 +152,7 @@ TEST(Reference, EveryQueryFindsResultsInGeneratedData) {
   Generator g(c);
   std::vector<Event> events;
   Event e;
-  while (g.next(e)) events.push_back(e);
+  while (g.next(e)) events.push_back(stored_copy(e));
   EXPECT_EQ(reference::q0(events).size(), 60'000u / 50 * 46);
   EXPECT_FALSE(reference::q2(events).empty());
   EXPECT_FALSE(reference::q3(events).empty());
