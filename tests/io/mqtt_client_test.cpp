@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -71,15 +72,16 @@ class MqttClientTest : public ::testing::Test {
   // A started client subscribed to `filter` at QoS 1, delivering into `inbox`.
   std::unique_ptr<MqttClient> subscriber(MqttOptions o, const std::string& filter, Inbox& inbox) {
     auto client = std::make_unique<MqttClient>(std::move(o));
-    std::atomic<bool> subscribed{false};
+    // Shared: the SUBACK callback runs again after every reconnect, after we have returned.
+    auto subscribed = std::make_shared<std::atomic<bool>>(false);
     auto ok = client->subscribe(
         filter, 1, [&inbox](MqttMessage&& m) { inbox.push(std::move(m)); },
-        [&subscribed](Result<std::uint8_t> granted) {
-          if (granted && *granted == 1) subscribed = true;
+        [subscribed](Result<std::uint8_t> granted) {
+          if (granted && *granted == 1) *subscribed = true;
         });
     EXPECT_TRUE(ok) << ok.error().describe();
     EXPECT_TRUE(client->start());
-    EXPECT_TRUE(eventually([&] { return subscribed.load(); })) << "no SUBACK";
+    EXPECT_TRUE(eventually([&] { return subscribed->load(); })) << "no SUBACK";
     return client;
   }
 
