@@ -145,6 +145,39 @@ TEST(HttpServer, PipelinedResponsesKeepRequestOrder) {
   }
 }
 
+TEST(HttpServer, PipelineDeeperThanTheLimitIsReadAsResponsesComplete) {
+  Fixture f;
+  HttpServerOptions o;
+  o.max_pipelined = 2;
+  auto server = start(o, f.router.handler());
+  RawSocket s(server->port());
+  std::string many;
+  for (int i = 0; i < 20; ++i) {
+    many += "POST /async HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(i) + "\r\n\r\n" +
+            std::string(static_cast<std::size_t>(i), 'x');
+  }
+  ASSERT_TRUE(s.send(many));
+  ASSERT_TRUE(s.read_until("{\"bytes\": 19}"));
+  std::size_t at = 0;
+  for (int i = 0; i < 20; ++i) {
+    at = s.received().find("{\"bytes\": " + std::to_string(i) + "}", at);
+    ASSERT_NE(at, std::string::npos) << "response " << i << " missing or out of order";
+  }
+}
+
+TEST(HttpServer, HalfClosedClientStillGetsItsAnswers) {
+  Fixture f;
+  auto server = start({}, f.router.handler());
+  RawSocket s(server->port());
+  ASSERT_TRUE(
+      s.send("POST /async HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+             "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  s.shutdown_write();
+  ASSERT_TRUE(s.read_until_closed());
+  EXPECT_NE(s.received().find("{\"bytes\": 3}"), std::string::npos) << s.received();
+  EXPECT_NE(s.received().find("\r\n\r\nhi"), std::string::npos);
+}
+
 TEST(HttpServer, ChunkedRequestBody) {
   Fixture f;
   auto server = start({}, f.router.handler());
@@ -285,6 +318,32 @@ TEST(HttpServer, SlowClientGets408) {
   RawSocket silent(server->port());  // connects and sends nothing at all
   ASSERT_TRUE(silent.read_until_closed(5000ms));
   EXPECT_EQ(silent.received().find("HTTP/1.1 408 "), 0u);
+}
+
+TEST(HttpServer, SlowBodyGets408) {
+  Fixture f;
+  HttpServerOptions o;
+  o.body_timeout = 150ms;
+  auto server = start(o, f.router.handler());
+  RawSocket s(server->port());
+  ASSERT_TRUE(s.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"));
+  ASSERT_TRUE(s.read_until_closed(5000ms));
+  EXPECT_EQ(s.received().find("HTTP/1.1 408 "), 0u) << s.received();
+  EXPECT_NE(s.received().find("request body not received in time"), std::string::npos);
+}
+
+TEST(HttpServer, IdleEventStreamGetsHeartbeats) {
+  Fixture f;
+  HttpServerOptions o;
+  o.event_heartbeat = 50ms;
+  auto server = start(o, f.router.handler());
+  RawSocket s(server->port());
+  ASSERT_TRUE(s.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(s.read_until("\r\n\r\n:\n\n:\n\n", 5000ms)) << s.received();
+  EXPECT_EQ(s.received().find("HTTP/1.1 200 OK\r\n"), 0u);
+  EXPECT_NE(s.received().find("Content-Type: text/event-stream\r\n"), std::string::npos);
+  EXPECT_NE(s.received().find("X-Stream: yes\r\n"), std::string::npos);
+  EXPECT_EQ(s.received().find("Content-Length"), std::string::npos);
 }
 
 TEST(HttpServer, IdleKeepAliveConnectionIsClosed) {

@@ -52,6 +52,8 @@ class RawSocket {
   RawSocket& operator=(const RawSocket&) = delete;
 
   [[nodiscard]] bool connected() const { return connected_; }
+  /// Half-close: the server sees end of input but can still answer.
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
   bool send(std::string_view bytes) {
     while (!bytes.empty()) {
