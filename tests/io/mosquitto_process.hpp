@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +53,9 @@ class MosquittoProcess {
     if (pid_ > 0) return true;
     pid_ = ::fork();
     if (pid_ == 0) {
+      // Dies with the test process even when that is killed before its destructors run.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() == 1) ::_exit(126);  // the parent is already gone
       const int log = ::open(dir_.sub("stdout.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (log >= 0) {
         ::dup2(log, 1);
