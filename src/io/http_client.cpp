@@ -402,6 +402,7 @@ Result<void> HttpClient::more_events(Deadline deadline) {
   if (auto r = read_exact(static_cast<std::size_t>(size), deadline, events_); !r) return r;
   auto crlf = read_line(deadline);
   if (!crlf) return std::unexpected(crlf.error());
+  if (!crlf->empty()) return fail(Errc::malformed, fmt::format("{}: no CRLF after chunk", where()));
   return {};
 }
 
