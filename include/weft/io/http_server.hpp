@@ -139,7 +139,7 @@ class HttpServer {
   /// New requests answer 503 (and close their connection); requests in flight still complete.
   void begin_shutdown();
   /// Closes the listener and every connection (event streams included) and joins the I/O
-  /// thread. Idempotent.
+  /// thread. Idempotent. Not from a handler (it runs on the thread being joined).
   void stop();
   [[nodiscard]] HttpServerStats stats() const;
 
