@@ -51,12 +51,15 @@ std::map<std::pair<std::int64_t, Timestamp>, std::int64_t> run_windowed_sums(
   options.parallelism = parallelism;
   options.chunk_records = 7;  // many small chunks: exercises the exchanges
   StreamJob job(options);
-  job.from(from_collection(input),
-           WatermarkStrategy<Event>::bounded_out_of_orderness(lateness).with_per_record_watermarks(),
-           "source", 1)
+  job.from(
+         from_collection(input),
+         WatermarkStrategy<Event>::bounded_out_of_orderness(lateness).with_per_record_watermarks(),
+         "source", 1)
       .key_by([](const Event& e) { return e.key; })
       .window(tumbling(1s))
-      .reduce([](const Event& a, const Event& b) { return Event{a.key, a.ts, a.value + b.value}; })
+      .reduce([](const Event& a, const Event& b) {
+        return Event{a.key, a.ts, a.value + b.value};
+      })
       .to(collect(out));
   auto running = job.start(system);
   if (!running || !(*running)->wait_for(60s)) return {};
@@ -175,8 +178,7 @@ TEST(Keyed, ProcessingTimeTimersAndStateTtlFollowTheClock) {
   ASSERT_TRUE(wait_for_size(4));
   queue->close();
   ASSERT_TRUE((*running)->wait_for(20s));
-  EXPECT_EQ(out->values(),
-            (std::vector<std::string>{"seen 1", "seen 3", "timer 3", "seen 5"}));
+  EXPECT_EQ(out->values(), (std::vector<std::string>{"seen 1", "seen 3", "timer 3", "seen 5"}));
 }
 
 TEST(Keyed, IdleSourceDoesNotHoldBackEventTime) {
