@@ -66,7 +66,7 @@ bool known_query(std::string_view q) {
 
 int dump(const NexmarkOptions& o) {
   GeneratorConfig config = o.generator;
-  config.max_events = *o.dump;
+  config.max_events = 0;  // the loop below stops: to the generator 0 would mean unbounded
   Generator g(config);
   std::unique_ptr<std::ofstream> file;
   if (o.output) {
@@ -78,7 +78,7 @@ int dump(const NexmarkOptions& o) {
   }
   Event e;
   std::string line;
-  while (g.next(e)) {
+  for (std::uint64_t i = 0; i < *o.dump && g.next(e); ++i) {
     line.clear();
     append_json(line, e);
     line.push_back('\n');

@@ -91,6 +91,8 @@ TEST(NexmarkCommand, DumpWritesTheFirstEventsAsJsonLines) {
   }
   EXPECT_NE(lines[0].find(R"({"person":{"id":1000,)"), std::string::npos) << lines[0];
   EXPECT_EQ(run({"--dump", "1", "--output", "/nonexistent-dir/x.jsonl"}), 1);
+  ASSERT_EQ(run({"--dump", "0", "--output", path.c_str()}), 0);
+  EXPECT_TRUE(read_lines(path).empty());
 }
 
 TEST(NexmarkCommand, GeneratorPrintsOneJsonLine) {
