@@ -3,6 +3,7 @@
 //
 //   weft-bench actors [--scenario NAME] [--threads N] [--scale F]
 //   weft-bench journal [--scenario NAME] [--scale F]
+//   weft-bench stream [--scenario throughput|latency] [--threads N] [--scale F]
 //   weft-bench all    [--threads N] [--scale F]
 //   weft-bench nexmark [--query generator|qN] [--events N] [--parallelism P] [--dump N] ...
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include "caf_actors.hpp"
 #include "journal_bench.hpp"
 #include "nexmark/nexmark_command.hpp"
+#include "stream_bench.hpp"
 #include "weft_actors.hpp"
 
 namespace {
@@ -40,6 +42,7 @@ int usage(const char* why) {
       "usage: weft-bench actors [--scenario count|pingpong|fanin|create|memory]\n"
       "                         [--threads N] [--scale F]\n"
       "       weft-bench journal [--scenario baseline|persist|replay|recover] [--scale F]\n"
+      "       weft-bench stream [--scenario throughput|latency] [--threads N] [--scale F]\n"
       "       weft-bench all [--threads N] [--scale F]\n"
       "       weft-bench nexmark [--query generator|q0|q1|q2|q3|q4|q5|q7|q8|q11] [--events N]\n"
       "                          [--parallelism P] [--output FILE] [--dump N]  (not in 'all')\n"
@@ -149,6 +152,19 @@ int run_actors(const Options& o) {
   return 0;
 }
 
+int run_stream(const Options& o) {
+  const bool known =
+      weft::bench::run_stream_suite(o.scale, o.threads, o.scenario, [](const std::string& line) {
+        std::puts(line.c_str());
+        std::fflush(stdout);
+      });
+  if (!known) {
+    std::fprintf(stderr, "weft-bench: unknown stream scenario '%s'\n", o.scenario->c_str());
+    return 2;
+  }
+  return 0;
+}
+
 int run_journal(const Options& o) {
   const bool known =
       weft::bench::run_journal_suite(o.scale, o.scenario, [](const std::string& line) {
@@ -180,10 +196,12 @@ int main(int argc, char** argv) {
   try {
     if (o->suite == "actors") return run_actors(*o);
     if (o->suite == "journal") return run_journal(*o);
+    if (o->suite == "stream") return run_stream(*o);
     if (o->suite == "all") {
       if (o->scenario) return usage("--scenario needs a suite, not 'all'");
       if (const int rc = run_actors(*o); rc != 0) return rc;
-      return run_journal(*o);
+      if (const int rc = run_journal(*o); rc != 0) return rc;
+      return run_stream(*o);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft-bench: %s\n", e.what());
