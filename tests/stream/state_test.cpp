@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -375,6 +376,120 @@ TEST_P(StateJobTest, OneNameAsTwoKindsIsADeadLetter) {
   const auto letters = (*running)->dead_letters();
   ASSERT_EQ(letters.size(), 1u);
   EXPECT_NE(letters[0].reason.find("state 'x'"), std::string::npos) << letters[0].reason;
+}
+
+// ---------------------------------------------------------------------------------------
+// Restoring damaged blobs: the operator alone, on a context the test controls.
+
+class FixedContext final : public OperatorContext {
+ public:
+  FixedContext(std::uint32_t subtask, std::uint32_t parallelism)
+      : subtask_(subtask), parallelism_(parallelism) {}
+  [[nodiscard]] const std::string& name() const override { return name_; }
+  [[nodiscard]] std::uint32_t subtask() const override { return subtask_; }
+  [[nodiscard]] std::uint32_t parallelism() const override { return parallelism_; }
+  [[nodiscard]] std::uint32_t max_parallelism() const override { return default_max_parallelism; }
+  [[nodiscard]] const Clock& clock() const override { return clock_; }
+  void dead_letter(DeadLetter letter) override { letters.push_back(std::move(letter)); }
+  void count_late(std::uint64_t) override {}
+  void request_wakeup(TimePoint) override {}
+  std::vector<DeadLetter> letters;
+
+ private:
+  std::string name_ = "process";
+  std::uint32_t subtask_;
+  std::uint32_t parallelism_;
+  ManualClock clock_;
+};
+
+class Strings final : public Output<std::string> {
+ public:
+  using Output<std::string>::emit;
+  void emit(std::string&& value, Timestamp) override { values.push_back(std::move(value)); }
+  void watermark(Timestamp) override {}
+  void finish() override {}
+  std::vector<std::string> values;
+};
+
+using OnTick = std::function<void(Ctx&, const Tick&)>;
+using OnTimer = std::function<void(Ctx&, Timestamp, TimeDomain)>;
+using AllKindsOp =
+    detail::KeyedProcessOp<std::int64_t, Tick, std::int64_t, std::string, OnTick, OnTimer>;
+
+std::unique_ptr<AllKindsOp> make_op(Strings& out) {
+  return std::make_unique<AllKindsOp>([](const Tick& t) { return t.key; }, all_kinds,
+                                      [](Ctx&, Timestamp, TimeDomain) {}, ProcessOptions{}, &out);
+}
+
+TEST(StateRestore, DamagedBlobsAreErrorsNotCrashes) {
+  Strings out;
+  FixedContext ctx(0, 1);
+  auto op = make_op(out);
+  op->open(ctx);
+  for (const auto& t : ticks(40, 8, 5)) op->emit(Tick(t), 0);
+  std::vector<std::byte> blob;
+  Writer w(blob);
+  ASSERT_TRUE(op->snapshot(1, w));
+  // No heap state and no timers: three zero counts, then the named states.
+  ASSERT_GT(blob.size(), 3u);
+  for (std::size_t len = 0; len <= blob.size(); ++len) {
+    Strings sink;
+    FixedContext fresh(0, 1);
+    auto restored = make_op(sink);
+    restored->open(fresh);
+    const std::vector<std::vector<std::byte>> blobs{
+        std::vector<std::byte>(blob.begin(), blob.begin() + static_cast<std::ptrdiff_t>(len))};
+    const auto r = restored->restore(blobs);
+    // Cut anywhere but after the timers (a blob without named states) or at the end, a blob
+    // is truncated and must say so.
+    const bool whole = len == 0 || len == 3 || len == blob.size();
+    EXPECT_EQ(r.has_value(), whole) << "prefix of " << len << " bytes";
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    auto damaged = blob;
+    damaged[rng() % damaged.size()] ^= static_cast<std::byte>(1 + rng() % 255);
+    Strings sink;
+    FixedContext fresh(0, 1);
+    auto restored = make_op(sink);
+    restored->open(fresh);
+    if (!restored->restore(std::vector<std::vector<std::byte>>{damaged})) continue;
+    // Restored garbage may decode or not; reading it is a dead letter at worst.
+    for (const auto& t : ticks(40, 8, 5)) restored->emit(Tick(t), 0);
+    EXPECT_EQ(sink.values.size() + fresh.letters.size(), 40u);
+  }
+}
+
+TEST(StateRestore, EachInstanceKeepsTheKeyGroupsItOwns) {
+  Strings out;
+  FixedContext ctx(0, 1);
+  auto op = make_op(out);
+  op->open(ctx);
+  const auto input = ticks(600, 300, 2);
+  for (const auto& t : input) op->emit(Tick(t), 0);
+  std::vector<std::byte> blob;
+  Writer w(blob);
+  ASSERT_TRUE(op->snapshot(1, w));
+  const std::vector<std::vector<std::byte>> blobs{blob};
+  std::vector<std::string> got;
+  for (std::uint32_t sub = 0; sub < 3; ++sub) {
+    Strings sink;
+    FixedContext c(sub, 3);
+    auto restored = make_op(sink);
+    restored->open(c);
+    ASSERT_TRUE(restored->restore(blobs));
+    // Only keys this instance owns carry on from their count; the others start again at 1.
+    for (std::int64_t key = 0; key < 300; ++key) {
+      const auto group = key_group_of(std::hash<std::int64_t>{}(key), default_max_parallelism);
+      if (c.owns_key_group(group)) restored->emit(Tick{key, 0}, 0);
+    }
+    got.insert(got.end(), sink.values.begin(), sink.values.end());
+    ASSERT_TRUE(c.letters.empty());
+  }
+  auto all = input;
+  for (std::int64_t key = 0; key < 300; ++key) all.push_back(Tick{key, 0});
+  std::ranges::sort(got);
+  EXPECT_EQ(got, reference(all, input.size()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StateJobTest,
