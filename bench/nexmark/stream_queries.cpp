@@ -319,7 +319,24 @@ bool build(const std::string& q, Stream<Event> events, const std::shared_ptr<Row
             {}, "hottest")
         .to(rows_sink<Q5Row>(rows), "sink");
   } else if (q == "q7") {
-    bids(events)
+    // Local pre-aggregation (as Flink's two-phase aggregation): a bid below the highest price
+    // this instance already saw in its window cannot be the window's maximum, so only the few
+    // that raise or tie it travel on. The map is a cache, not state: empty after a restore, it
+    // only lets more bids through.
+    struct LocalMax {
+      std::map<Key, std::int64_t> highest;  // window start -> price
+      bool operator()(const Event& e) {
+        if (e.kind != EventKind::bid) return false;
+        const Key w = window_start(e.bid.date_time, q7_window_ms);
+        auto [it, fresh] = highest.try_emplace(w, e.bid.price);
+        if (!fresh && e.bid.price < it->second) return false;
+        it->second = e.bid.price;
+        while (highest.size() > 4) highest.erase(highest.begin());
+        return true;
+      }
+    };
+    events.filter(LocalMax{}, "local-max")
+        .map([](Event&& e) { return std::move(e.bid); }, "bid")
         .key_by([](const Bid& b) { return b.auction; })
         .window(tumbling(std::chrono::milliseconds(q7_window_ms)))
         .aggregate(MaxBidsAgg{}, "local-max")
