@@ -141,6 +141,7 @@ void TaskBase::checkpoint(CheckpointId id) {
 bool TaskBase::outputs_writable() {
   bool all = true;
   for (auto& e : exchanges_) all = e->writable() && all;
+  for (auto& m : members_) all = m.op->ready(*this) && all;
   return all;
 }
 

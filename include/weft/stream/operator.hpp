@@ -30,6 +30,9 @@ class Output {
 };
 
 class OperatorContext;
+namespace detail {
+class Waker;
+}
 
 /// The lifecycle and checkpoint hooks every operator instance has.
 class OperatorBase {
@@ -48,6 +51,12 @@ class OperatorBase {
   }
   /// The checkpoint has completed everywhere: transactional sinks commit here.
   virtual void notify_checkpoint_complete(CheckpointId) {}
+  /// False while the operator cannot take more input (an acknowledged sink with its limit of
+  /// messages out): the task then stops reading input, and the operator wakes `task` later.
+  [[nodiscard]] virtual bool ready(detail::Waker& task) {
+    (void)task;
+    return true;
+  }
   /// Processing time advanced (the task wakes operators that asked for it).
   virtual void on_processing_time(TimePoint) {}
   virtual void close() {}
