@@ -265,6 +265,7 @@ class AckGate {
     {
       std::lock_guard lock(mutex_);
       task_ = nullptr;
+      detached_ = true;
       dropped.swap(waiting_);
       target = std::move(target_);
     }
@@ -281,7 +282,7 @@ class AckGate {
 
  private:
   void send(M&& msg) {
-    if (!target_) return;  // detached
+    if (detached_) return;
     if (auto sent = target_.try_tell(std::move(msg)); !sent) {
       // Nothing will acknowledge it: the slot is free again, the record is reported.
       errors_.push_back(sent.error());
@@ -300,6 +301,7 @@ class AckGate {
   std::deque<std::pair<std::uint64_t, T>> unacked_;
   std::vector<Error> errors_;
   Waker* task_ = nullptr;
+  bool detached_ = false;
 };
 
 /// The reply_to of every message an acked sink sends.
