@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "weft/stream/detail/basic_ops.hpp"
@@ -226,8 +227,88 @@ class KeyedStream {
     return {upstream_.graph(), n.id};
   }
 
+  /// Pairs each record a of this stream with each record b of `other` with the same key and
+  /// a.ts + lower <= b.ts <= a.ts + upper (Flink's interval join); `f(a, b)` makes the output,
+  /// stamped with the later of the two times. Both record types need a Codec (kept as state).
+  template <class B, class F, class Out = std::invoke_result_t<F, const T&, const B&>>
+  Stream<Out> interval_join(const KeyedStream<K, B>& other, Duration lower, Duration upper, F f,
+                            std::string name = "interval_join") const {
+    using Either = std::variant<T, B>;
+    using S = std::pair<std::vector<std::pair<Timestamp, T>>, std::vector<std::pair<Timestamp, B>>>;
+    const Timestamp lo = to_ms(lower);
+    const Timestamp hi = to_ms(upper);
+    return either(other, name)
+        .template process<S, Out>(
+            [f, lo, hi](KeyedContext<K, S, Out>& ctx, const Either& e) {
+              auto& s = ctx.state();
+              const Timestamp ts = ctx.timestamp();
+              if (e.index() == 0) {
+                const T& a = std::get<0>(e);
+                for (const auto& [tb, b] : s.second) {
+                  if (tb >= ts + lo && tb <= ts + hi) ctx.emit(f(a, b), std::max(ts, tb));
+                }
+                // Kept until no b can match any more: the watermark passed ts + upper.
+                if (ts + hi > ctx.current_watermark()) {
+                  s.first.emplace_back(ts, a);
+                  ctx.register_event_timer(ts + hi);
+                }
+              } else {
+                const B& b = std::get<1>(e);
+                for (const auto& [ta, a] : s.first) {
+                  if (ts >= ta + lo && ts <= ta + hi) ctx.emit(f(a, b), std::max(ta, ts));
+                }
+                if (ts - lo > ctx.current_watermark()) {
+                  s.second.emplace_back(ts, b);
+                  ctx.register_event_timer(ts - lo);
+                }
+              }
+            },
+            [lo, hi](KeyedContext<K, S, Out>& ctx, Timestamp t, TimeDomain) {
+              auto& s = ctx.state();
+              std::erase_if(s.first, [&](const auto& p) { return p.first + hi <= t; });
+              std::erase_if(s.second, [&](const auto& p) { return p.first - lo <= t; });
+              if (s.first.empty() && s.second.empty()) ctx.clear_state();
+            },
+            {}, std::move(name));
+  }
+
+  /// Pairs the records of this stream and `other` that have the same key and fall into the same
+  /// window: `f(a, b)` for every pair, stamped with the window's last instant.
+  template <class B, class F, class Out = std::invoke_result_t<F, const T&, const B&>>
+  Stream<Out> window_join(const KeyedStream<K, B>& other, WindowAssigner assigner, F f,
+                          std::string name = "window_join") const {
+    using Either = std::variant<T, B>;
+    return either(other, name)
+        .window(std::move(assigner))
+        .template process<Out>(
+            [f](const K&, Window, const std::vector<Either>& all, Collector<Out>& out) {
+              for (const auto& x : all) {
+                if (x.index() != 0) continue;
+                for (const auto& y : all) {
+                  if (y.index() == 1) out.collect(f(std::get<0>(x), std::get<1>(y)));
+                }
+              }
+            },
+            std::move(name));
+  }
+
   WindowedStream<K, T, void> window(WindowAssigner assigner) const {
     return WindowedStream<K, T, void>(*this, std::move(assigner));
+  }
+
+  /// Both streams as one keyed stream of std::variant<T, B> (the input of the joins).
+  template <class B>
+  KeyedStream<K, std::variant<T, B>> either(const KeyedStream<K, B>& other,
+                                            const std::string& name) const {
+    using Either = std::variant<T, B>;
+    auto left = upstream_.map([](T&& v) { return Either(std::in_place_index<0>, std::move(v)); },
+                              name + "-left");
+    auto right = other.upstream().map(
+        [](B&& v) { return Either(std::in_place_index<1>, std::move(v)); }, name + "-right");
+    return left.union_with(right, name + "-union")
+        .key_by([lk = key_, rk = other.key()](const Either& e) -> K {
+          return e.index() == 0 ? lk(std::get<0>(e)) : rk(std::get<1>(e));
+        });
   }
 
   [[nodiscard]] detail::Edge hashed_edge() const {
