@@ -399,6 +399,8 @@ Result<void> JobState::start(Graph& graph, const std::shared_ptr<JobState>& self
               task.wake();
             } else {
               ctx.timers().start_single_timer("wakeup", Turn{}, delay);
+              // A manual clock may have moved past `next` while the timer was being set.
+              if (job->clock().now() >= *next) task.wake();
             }
           }
           return same();
