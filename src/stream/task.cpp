@@ -117,6 +117,7 @@ std::optional<CheckpointId> TaskBase::take_checkpoint_request() {
 }
 
 void TaskBase::checkpoint(CheckpointId id) {
+  for (auto& m : members_) m.op->prepare_snapshot(id);
   Result<void> written;
   std::vector<std::byte> blob;
   for (auto& m : members_) {

@@ -136,6 +136,8 @@ TEST_F(MqttClientTest, PublishesAndReceivesAtQos0AndQos1) {
   })) << inbox.size();
   EXPECT_TRUE(eventually([&] { return qos0_done.load() == 5; }));
 
+  // Messages that arrived after the loop's last ack_all() are acknowledged here (idempotent).
+  inbox.ack_all();
   std::lock_guard lock(inbox.mutex);
   std::vector<std::string> qos1_payloads;
   std::size_t qos0 = 0;
@@ -153,8 +155,6 @@ TEST_F(MqttClientTest, PublishesAndReceivesAtQos0AndQos1) {
   }
   EXPECT_EQ(qos0, 5u);
   EXPECT_EQ(qos1_payloads, qos1);  // one publisher, one topic: in order
-  // Messages that arrived after the loop's last ack_all() are acknowledged here (idempotent).
-  inbox.ack_all();
   EXPECT_TRUE(eventually([&] { return sub->stats().acked == 200; })) << sub->stats().acked;
   EXPECT_EQ(sub->stats().received, 205u);
   EXPECT_EQ(pub.stats().publish_acked, 201u);

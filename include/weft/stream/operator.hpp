@@ -51,6 +51,9 @@ class OperatorBase {
   }
   /// The checkpoint has completed everywhere: transactional sinks commit here.
   virtual void notify_checkpoint_complete(CheckpointId) {}
+  /// Called on every operator of a chain before any of them snapshots: an operator with work
+  /// in flight (async map) finishes it here, so the snapshots downstream include its output.
+  virtual void prepare_snapshot(CheckpointId) {}
   /// False while the operator cannot take more input (an acknowledged sink with its limit of
   /// messages out): the task then stops reading input, and the operator wakes `task` later.
   [[nodiscard]] virtual bool ready(detail::Waker& task) {

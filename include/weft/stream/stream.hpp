@@ -103,6 +103,20 @@ class Stream {
     return {graph_, n.id};
   }
 
+  /// Asynchronous map: `f(T&&, std::function<void(Result<U>)> done)` starts the work and calls
+  /// `done` once, from any thread; at most `limit` calls are in flight (back-pressure), results
+  /// keep the input order.
+  template <class U, class F>
+  Stream<U> map_async(F f, std::size_t limit, std::string name = "map_async") const {
+    auto& n = detail::add_node<T>(*graph_, std::move(name), edge());
+    n.outputs.emplace_back("main", detail::port_ops<U>());
+    n.make = [f = std::move(f), limit](std::uint32_t, const std::vector<void*>& outs) {
+      return detail::instance<T>(std::make_unique<detail::AsyncMapOp<T, U, F>>(
+          f, limit, static_cast<Output<U>*>(outs[0])));
+    };
+    return {graph_, n.id};
+  }
+
   /// Gives records a new event time (the watermarks still come from the sources).
   template <class F>
   Stream<T> stamp(F f, std::string name = "stamp") const {
