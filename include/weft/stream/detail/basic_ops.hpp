@@ -157,14 +157,12 @@ class AsyncMapOp final : public OperatorBase, public Output<In> {
     auto shared = shared_;
     try {
       f_(std::move(value), [shared, seq](Result<Out> r) {
-        Waker* task = nullptr;
-        {
-          std::lock_guard lock(shared->mutex);
-          shared->done.emplace_back(seq, std::move(r));
-          task = shared->task;
-        }
+        // The task is woken under the mutex: once finish() or close() has cleared `task`
+        // under it, no completion can still be touching the task.
+        std::lock_guard lock(shared->mutex);
+        shared->done.emplace_back(seq, std::move(r));
         shared->changed.notify_all();
-        if (task != nullptr) task->wake();
+        if (shared->task != nullptr) shared->task->wake();
       });
     } catch (...) {
       std::lock_guard lock(shared_->mutex);
@@ -178,6 +176,7 @@ class AsyncMapOp final : public OperatorBase, public Output<In> {
   }
   void finish() override {
     wait_for_all();
+    detach();
     out_->finish();
   }
   void prepare_snapshot(CheckpointId) override { wait_for_all(); }
@@ -191,8 +190,7 @@ class AsyncMapOp final : public OperatorBase, public Output<In> {
   }
   void close() override {
     wait_for_all();
-    std::lock_guard lock(shared_->mutex);
-    shared_->task = nullptr;
+    detach();
   }
 
  private:
@@ -207,6 +205,11 @@ class AsyncMapOp final : public OperatorBase, public Output<In> {
     std::deque<std::pair<std::uint64_t, Result<Out>>> done;
     Waker* task = nullptr;
   };
+
+  void detach() {
+    std::lock_guard lock(shared_->mutex);
+    shared_->task = nullptr;
+  }
 
   /// Emits, in input order, everything whose turn has come.
   void drain() {
