@@ -143,7 +143,9 @@ function tempChart(container, height) {
     plugins: [thresholdPlugin],
     legend: {show: false},
     cursor: {drag: {x: false, y: false}},
-    scales: {x: {time: true}, y: {range: (u, min, max) => [Math.min(min, 60) - 2, Math.max(max, HOT) + 4]}},
+    // At least ten seconds across, so a fresh chart does not zoom into milliseconds.
+    scales: {x: {time: true, range: (u, min, max) => [Math.min(min, max - 10), max]},
+             y: {range: (u, min, max) => [Math.min(min, 60) - 2, Math.max(max, HOT) + 4]}},
     axes: [{...AXIS}, {...AXIS, size: 44, values: (u, vals) => vals.map((v) => v + "°")}],
     series: [{}, {label: "°C", stroke: "#4fa3ff", width: 1.5, fill: "rgba(79,163,255,0.10)",
                   points: {show: false}}],
@@ -208,6 +210,7 @@ function ensureTile(d) {
     if (t.dataset.device > d.id) { before = t; break; }
   }
   tiles.insertBefore(tile, before);
+  tiles.classList.toggle("dense", tiles.children.length > 150);
   body.dataset.devices = String(tiles.children.length);
   $("heat-count").textContent = tiles.children.length + " machines";
   refreshDeviceSelect();
@@ -350,7 +353,23 @@ function scheduleDraw() {
   requestAnimationFrame(() => { drawPending = false; drawLive(); });
 }
 
+function drawSummary() {
+  let hot = 0, warm = 0, cool = 0, open = 0;
+  for (const d of state.devices.values()) {
+    const t = d.last_temperature;
+    if (t == null) continue;
+    if (t > HOT) hot++; else if (t >= 70) warm++; else cool++;
+    if (d.alarm_open) open++;
+  }
+  $("heat-summary").replaceChildren(
+    el("span", {}, el("b", {class: "hot", text: String(hot)}), " above " + HOT + "°"),
+    el("span", {}, el("b", {text: String(warm)}), " at 70–" + HOT + "°"),
+    el("span", {}, el("b", {text: String(cool)}), " below 70°"),
+    el("span", {}, el("b", {class: open ? "hot" : "", text: String(open)}), " open alarms"));
+}
+
 function drawLive() {
+  drawSummary();
   const h = state.history.get(state.selected) || {ts: [], temp: []};
   if (charts.live && state.route.page === "overview") {
     charts.live.setData([h.ts, h.temp]);
@@ -415,6 +434,11 @@ let devAgg = [];
 let evFrom = 1, evStack = [], evNext = null;
 let travelBounds = null, travelTimer = null;
 
+// Payloads with their floating-point noise trimmed to three decimals.
+function compactJSON(v) {
+  return JSON.stringify(v, (k, x) => typeof x === "number" && !Number.isInteger(x) ? Math.round(x * 1000) / 1000 : x);
+}
+
 function fact(name, value, cls) {
   return [el("dt", {text: name}), el("dd", cls ? {class: cls} : {}, value)];
 }
@@ -442,12 +466,14 @@ async function loadDeviceState() {
     const s = await getJSON("/devices/" + encodeURIComponent(id));
     if (state.route.id !== id) return;
     $("dev-error").hidden = true;
+    delete body.dataset.devError;
     $("dev-state").replaceChildren(...stateFacts(s));
     body.dataset.devReadings = String(s.readings);
   } catch (err) {
     $("dev-state").replaceChildren();
     $("dev-error").hidden = false;
     $("dev-error").textContent = "Machine " + id + ": " + err.message;
+    body.dataset.devError = err.message;
   }
 }
 
@@ -481,7 +507,7 @@ async function loadEvents(from) {
          el("td", {class: "muted", text: String(e.seq)}),
          el("td", {}, el("span", {class: "type", text: e.type})),
          el("td", {class: "muted", text: fmtTime(e.ts)}),
-         el("td", {class: "payload", text: JSON.stringify(e.payload)}))));
+         el("td", {class: "payload", text: compactJSON(e.payload)}))));
     if (!events.length) $("events").replaceChildren(el("tr", {class: "empty"}, el("td", {colspan: "4", text: "no events"})));
     $("ev-range").textContent = events.length ? "seq " + events[0].seq + "–" + events[events.length - 1].seq : "";
     $("ev-prev").disabled = evStack.length === 0;
@@ -523,6 +549,9 @@ function travelTo(at) {
 }
 
 function showDevice(id) {
+  for (const key of ["devReadings", "devError", "eventRows", "aggPoints", "travelAt", "devChartPoints"]) {
+    delete body.dataset[key];
+  }
   $("dev-title").textContent = "Machine " + id;
   $("dev-state").replaceChildren();
   $("travel-state").replaceChildren(el("dd", {class: "muted", text: "move the slider to replay"}));
