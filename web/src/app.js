@@ -146,7 +146,8 @@ function tempChart(container, height) {
     // At least ten seconds across, so a fresh chart does not zoom into milliseconds.
     scales: {x: {time: true, range: (u, min, max) => [Math.min(min, max - 10), max]},
              y: {range: (u, min, max) => [Math.min(min, 60) - 2, Math.max(max, HOT) + 4]}},
-    axes: [{...AXIS}, {...AXIS, size: 44, values: (u, vals) => vals.map((v) => v + "°")}],
+    axes: [{...AXIS, values: (u, vals) => vals.map((v) => fmtClock(v * 1000))},
+           {...AXIS, size: 44, values: (u, vals) => vals.map((v) => v + "°")}],
     series: [{}, {label: "°C", stroke: "#4fa3ff", width: 1.5, fill: "rgba(79,163,255,0.10)",
                   points: {show: false}}],
   };
@@ -160,7 +161,8 @@ function aggregateChart(container, height) {
     legend: {show: true, live: false},
     cursor: {drag: {x: true, y: false}},
     scales: {x: {time: true}, y: {range: (u, min, max) => [Math.min(min, 60) - 2, Math.max(max, HOT) + 4]}},
-    axes: [{...AXIS}, {...AXIS, size: 44, values: (u, vals) => vals.map((v) => v + "°")}],
+    axes: [{...AXIS, values: (u, vals) => vals.map((v) => fmtClock(v * 1000).slice(0, 5))},
+           {...AXIS, size: 44, values: (u, vals) => vals.map((v) => v + "°")}],
     series: [{},
              {label: "max", stroke: "rgba(232,110,40,0.8)", width: 1, points: {show: false}},
              {label: "avg", stroke: "#4fa3ff", width: 2, points: {show: false}},
