@@ -124,7 +124,12 @@ std::optional<CheckpointId> parse_checkpoint_dir(const fs::path& p) {
 JobState::JobState(ActorSystem& system, JobOptions options)
     : system_(system), options_(std::move(options)) {}
 
-JobState::~JobState() = default;
+JobState::~JobState() {
+  // Every operator closes before any task is destroyed: a close unhooks what other threads
+  // call back into (a queue's waker wakes a source task), and those calls may be in flight
+  // into a task other than the one being closed.
+  for (auto& t : tasks_) t->close_operators();
+}
 
 void JobState::schedule(TaskBase& task) {
   if (task.slot() < runners_.size()) runners_[task.slot()].tell(Turn{});

@@ -31,6 +31,11 @@ TaskBase::TaskBase(JobRuntime& job, std::string name, std::uint32_t subtask,
     : job_(job), name_(std::move(name)), subtask_(subtask), parallelism_(parallelism) {}
 
 TaskBase::~TaskBase() {
+  close_operators();
+}
+
+void TaskBase::close_operators() {
+  if (std::exchange(closed_, true)) return;
   for (auto& m : members_) m.op->close();
 }
 

@@ -116,7 +116,6 @@ class StreamQueue {
 
   /// Queues a record with its event time, or says why not.
   Result<void> offer(T value, Timestamp ts) {
-    std::function<void()> wake;
     {
       std::lock_guard lock(mutex_);
       if (closed_) return fail(Errc::shutting_down, "stream queue is closed");
@@ -135,9 +134,8 @@ class StreamQueue {
         }
       }
       queue_.emplace_back(std::move(value), ts);
-      wake = waker_;
     }
-    if (wake) wake();
+    wake();
     return {};
   }
 
@@ -154,14 +152,12 @@ class StreamQueue {
 
   /// No more records: the source finishes once the queue is drained.
   void close() {
-    std::function<void()> wake;
     {
       std::lock_guard lock(mutex_);
       closed_ = true;
-      wake = waker_;
     }
     space_.notify_all();
-    if (wake) wake();
+    wake();
   }
 
   [[nodiscard]] std::uint64_t dropped() const {
@@ -173,9 +169,10 @@ class StreamQueue {
     return queue_.size();
   }
 
-  // For the source.
+  // For the source. Once set_waker returns, no call of the previous waker is running or will
+  // start: the source clears it on close, and its task is destroyed after that.
   void set_waker(std::function<void()> wake) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(waker_mutex_);
     waker_ = std::move(wake);
   }
   /// Moves up to `max` records out; false once closed and empty.
@@ -194,9 +191,17 @@ class StreamQueue {
   }
 
  private:
+  // Called under waker_mutex_ (not mutex_, so the source can drain meanwhile): a waker copied
+  // out and called after the lock would wake a task that may already be destroyed.
+  void wake() {
+    std::lock_guard lock(waker_mutex_);
+    if (waker_) waker_();
+  }
+
   std::size_t capacity_;
   Overflow overflow_;
   mutable std::mutex mutex_;
+  std::mutex waker_mutex_;
   std::condition_variable space_;
   std::deque<std::pair<T, Timestamp>> queue_;
   std::function<void()> waker_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -131,7 +132,12 @@ class ActorCellBase : public RefCounted {
                            bool escalate);
   void on_watched_terminated(ActorCellBase* who, const std::optional<Error>& failure);
   void stop_children();
-  [[nodiscard]] bool has_children() const noexcept { return first_child_ != nullptr; }
+  /// Under lock_: another thread may be linking a child (adopt_child from a spawn outside the
+  /// actor) while this actor's own thread asks, e.g. the user guardian reaping stopped children.
+  [[nodiscard]] bool has_children() const noexcept {
+    std::lock_guard guard(lock_);
+    return first_child_ != nullptr;
+  }
   void finish_termination();
   void restart(Error cause);
   void complete_restart();

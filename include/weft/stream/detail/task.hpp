@@ -76,6 +76,10 @@ class TaskBase : public Waker {
   /// Sources only: inject a barrier for checkpoint `id` at the next opportunity.
   void request_checkpoint(CheckpointId id);
   void notify_checkpoint_complete(CheckpointId id);
+  /// Closes every operator of the chain (once). The job closes all tasks before it destroys
+  /// any: a close unhooks callbacks (a queue's waker) that other threads may still call into
+  /// this task, which must then still be whole.
+  void close_operators();
 
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] std::uint32_t subtask() const { return subtask_; }
@@ -122,6 +126,7 @@ class TaskBase : public Waker {
   std::size_t slot_ = 0;
   bool failed_ = false;
   bool finished_ = false;
+  bool closed_ = false;
 };
 
 }  // namespace weft::stream::detail
