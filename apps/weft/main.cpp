@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 
+#include "config_cmd.hpp"
 #include "demo.hpp"
 #include "journal_cmd.hpp"
 
@@ -31,11 +32,16 @@ int main(int argc, char** argv) {
 
   weft::app::JournalCliOptions journal;
   weft::app::add_journal_command(app, journal);
+  weft::app::ConfigCliOptions config;
+  weft::app::add_config_command(app, config);
 
   CLI11_PARSE(app, argc, argv);
   if (demo_cmd->parsed()) return weft::app::run_demo(demo);
   if (journal.command != weft::app::JournalCommand::none) {
     return weft::app::run_journal_command(journal);
+  }
+  if (config.command != weft::app::ConfigCommand::none) {
+    return weft::app::run_config_command(config);
   }
   return 2;
 }
