@@ -12,6 +12,7 @@
 #include <limits>
 #include <span>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 namespace weft::node {
@@ -246,7 +247,7 @@ class Reader {
   explicit Reader(std::string_view source) : source_(source) {}
 
   void error(const toml::source_region& where, std::string message) {
-    errors_.push_back({where.begin.line, where.begin.column, std::move(message)});
+    errors_.push_back({where.begin.line, where.begin.column, errors_.size(), std::move(message)});
   }
   // An error about the value of the key being read.
   void bad_value(const toml::node& n, std::string_view message) {
@@ -258,8 +259,10 @@ class Reader {
 
   /// Every error, one per line, in file order (toml++ keeps a table's keys sorted by name).
   [[nodiscard]] std::string report() {
-    std::stable_sort(errors_.begin(), errors_.end(), [](const Problem& a, const Problem& b) {
-      return std::pair{a.line, a.column} < std::pair{b.line, b.column};
+    // std::sort with the insertion order as the tie-break: libstdc++ 12's stable_sort trips
+    // clang's deprecation warning (get_temporary_buffer) in C++23.
+    std::sort(errors_.begin(), errors_.end(), [](const Problem& a, const Problem& b) {
+      return std::tuple{a.line, a.column, a.order} < std::tuple{b.line, b.column, b.order};
     });
     std::string out;
     for (const auto& e : errors_) {
@@ -379,6 +382,7 @@ class Reader {
   struct Problem {
     toml::source_index line;
     toml::source_index column;
+    std::size_t order;
     std::string message;
   };
   std::string key_;

@@ -55,8 +55,8 @@ struct MqttSection {
 struct WindowsSection {
   Duration size = std::chrono::seconds(5);
   Duration out_of_orderness = std::chrono::seconds(2);
-  Duration idle_timeout =
-      std::chrono::seconds(10);  // processing time without a reading before windows close
+  /// Processing time without a reading from a device before its windows close.
+  Duration idle_timeout = std::chrono::seconds(10);
   friend bool operator==(const WindowsSection&, const WindowsSection&) = default;
 };
 
