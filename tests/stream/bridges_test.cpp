@@ -622,5 +622,58 @@ TEST(BridgeState, JournalSourceRejectsAnEmptyOffsetAndAnotherParallelism) {
   EXPECT_NE(r.error().describe().find("parallelism 1"), std::string::npos) << r.error().describe();
 }
 
+TEST(PersistentActorSink, AcksBySeqFromSeveralTargetsLeaveExactlyTheUnackedInTheCheckpoint) {
+  // Two actors behind one router (as entities behind their manager): the first holds its ack,
+  // the second acknowledges at once. The ack names its record, so the checkpoint must keep
+  // record 1 (unacknowledged), not record 2.
+  ActorSystem system;
+  auto held = std::make_shared<std::atomic<int>>(0);
+  auto holder =
+      system.spawn(behaviors::receive<LedgerCmd>([held](ActorContext<LedgerCmd>&, LedgerCmd&) {
+                     held->fetch_add(1);
+                     return Behavior<LedgerCmd>(behaviors::same());
+                   }),
+                   "holder");
+  auto acker =
+      system.spawn(behaviors::receive<LedgerCmd>([](ActorContext<LedgerCmd>&, LedgerCmd& c) {
+                     if (auto* credit = std::get_if<Credit>(&c))
+                       credit->reply_to.tell(Ack{credit->id.seq});
+                     return Behavior<LedgerCmd>(behaviors::same());
+                   }),
+                   "acker");
+  auto router = system.spawn(
+      behaviors::receive<LedgerCmd>([holder, acker](ActorContext<LedgerCmd>&, LedgerCmd& c) {
+        const auto& credit = std::get<Credit>(c);
+        (credit.amount == 1 ? holder : acker).tell(std::move(c));
+        return Behavior<LedgerCmd>(behaviors::same());
+      }),
+      "router");
+  auto factory = to_persistent_actor<std::int64_t>(
+      router, "job", [](std::int64_t v, DedupId id, ActorRef<Ack> reply_to) {
+        return LedgerCmd{Credit{v, std::move(id), std::move(reply_to)}};
+      });
+  FakeContext ctx;
+  auto sink = factory();
+  sink->open(ctx);
+  sink->emit(1, 0);
+  sink->emit(2, 0);
+  auto unacked_seqs = [&] {
+    std::vector<std::byte> blob;
+    Writer w(blob);
+    EXPECT_TRUE(sink->snapshot(CheckpointId{1}, w));
+    Reader r(blob);
+    EXPECT_EQ(r.varint().value_or(0), 3u);  // next seq
+    std::vector<std::uint64_t> seqs(r.varint().value_or(0));
+    for (auto& seq : seqs) {
+      seq = r.varint().value_or(0);
+      EXPECT_TRUE(Codec<std::int64_t>::decode(r));
+    }
+    return seqs;
+  };
+  ASSERT_TRUE(eventually([&] { return held->load() == 1 && unacked_seqs().size() == 1; }));
+  EXPECT_EQ(unacked_seqs(), std::vector<std::uint64_t>{1});
+  sink->close();
+}
+
 }  // namespace
 }  // namespace weft::stream

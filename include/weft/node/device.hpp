@@ -4,12 +4,14 @@
 // threshold triggers an alarm). Every event is persisted before the command is answered.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -92,6 +94,8 @@ using DeviceEvent = std::variant<ReadingRecorded, AggregateRecorded, AlarmTrigge
 // --- State ---------------------------------------------------------------------------------
 
 struct DeviceState {
+  /// Sequence number of the last event applied (apply_event counts them): the journal's seq.
+  std::uint64_t seq = 0;
   std::uint64_t readings = 0;
   std::int64_t last_ts = 0;  // of the newest reading by event time; 0 before any
   double last_temperature = 0;
@@ -106,7 +110,7 @@ struct DeviceState {
   stream::DedupState dedup;
   friend bool operator==(const DeviceState&, const DeviceState&) = default;
 };
-WEFT_CODEC(DeviceState, "weft.node.DeviceState", 1, readings, last_ts, last_temperature,
+WEFT_CODEC(DeviceState, "weft.node.DeviceState", 1, seq, readings, last_ts, last_temperature,
            last_vibration, alarms, open_alarm, aggregates, last_window_end, dedup);
 
 /// The event handler: pure, also used to replay a device's state up to a time (time travel).
@@ -116,11 +120,42 @@ WEFT_CODEC(DeviceState, "weft.node.DeviceState", 1, readings, last_ts, last_temp
 
 // --- Commands -------------------------------------------------------------------------------
 
+/// A completion that runs exactly once, whatever happens to the command that carries it: with
+/// the result, or — when its last copy is destroyed uncalled, because the command was dropped
+/// (the actor failed on a persist, or stopped with the command still queued) — with
+/// Errc::actor_stopped. So an ingest request never waits forever. Copies share one call.
+class ReadingsDone {
+ public:
+  using Fn = std::function<void(Result<std::size_t>)>;
+  ReadingsDone() = default;
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, ReadingsDone> &&
+           std::is_invocable_v<F&, Result<std::size_t>>)
+      ReadingsDone(
+          F f)  // NOLINT(google-explicit-constructor): `RecordReadings{rs, [](auto) {...}}`
+      : state_(std::make_shared<State>(Fn(std::move(f)))) {}
+
+  /// Calls the function if it has not been called yet (from any thread).
+  void operator()(Result<std::size_t> result) const;
+  [[nodiscard]] explicit operator bool() const noexcept { return state_ && state_->fn; }
+
+ private:
+  struct State {
+    explicit State(Fn f) : fn(std::move(f)) {}
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    ~State();
+    Fn fn;
+    std::atomic<bool> called{false};
+  };
+  std::shared_ptr<State> state_;
+};
+
 /// Readings of this device (one ingest batch, in arrival order). `done` runs once all their
 /// events are durable (with the number of readings recorded), or with the error.
 struct RecordReadings {
   std::vector<Reading> readings;
-  std::function<void(Result<std::size_t>)> done;
+  ReadingsDone done;
 };
 
 /// A closed window from the window job (to_persistent_actor). Acknowledged when recorded, or at

@@ -7,6 +7,7 @@
 //     event-sourced actor records (DedupState), so a replay after a restore applies nothing twice.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -181,9 +182,13 @@ SourceFactory<T> from_journal_tag(JournalTagSpec<T> spec) {
 
 // --- Acknowledged sinks into actors ----------------------------------------------------------
 
-/// What an actor replies to each message a to_actor sink sent it, once it is done with it.
-/// Replies must come in the order the messages arrived (one per message).
-struct Ack {};
+/// What an actor replies to each message an acked sink sent it, once it is done with it (one
+/// per message). `seq` is the DedupId::seq of the message it acknowledges (to_persistent_actor):
+/// then acks may come in any order, as from the many entities behind one entity manager.
+/// `seq` 0 acknowledges the oldest message still out (to_actor: replies in arrival order).
+struct Ack {
+  std::uint64_t seq = 0;
+};
 
 /// Identifies a record sent by to_persistent_actor: sink subtask `subtask` of job `job` sent it
 /// as its `seq`-th record (from 1). A replay after a restore sends the same records with the
@@ -232,21 +237,22 @@ class AckGate {
     std::lock_guard lock(mutex_);
     if (keep) unacked_.emplace_back(seq, std::move(*keep));
     if (in_flight_ < limit_) {
-      send(std::move(msg));
+      send(seq, std::move(msg));
     } else {
-      waiting_.push_back(std::move(msg));
+      waiting_.emplace_back(seq, std::move(msg));
     }
   }
-  void on_ack() {
+  /// The record `seq` is done (0: the oldest one still unacknowledged).
+  void on_ack(std::uint64_t seq) {
     std::lock_guard lock(mutex_);
     if (in_flight_ == 0) return;  // a stray reply
     --in_flight_;
     ++acked_;
-    if (!unacked_.empty()) unacked_.pop_front();
+    forget(seq);
     if (!waiting_.empty()) {
-      auto msg = std::move(waiting_.front());
+      auto [next_seq, msg] = std::move(waiting_.front());
       waiting_.pop_front();
-      send(std::move(msg));
+      send(next_seq, std::move(msg));
     }
     if (task_ && in_flight_ < limit_) std::exchange(task_, nullptr)->wake();
   }
@@ -260,7 +266,7 @@ class AckGate {
   /// The sink is gone: no more wakeups, and the messages still waiting are dropped (they hold
   /// reply_to refs that lead back here, a cycle nothing else would break).
   void detach() {
-    std::deque<M> dropped;
+    std::deque<std::pair<std::uint64_t, M>> dropped;
     ActorRef<M> target;
     {
       std::lock_guard lock(mutex_);
@@ -281,15 +287,27 @@ class AckGate {
   }
 
  private:
-  void send(M&& msg) {
+  void send(std::uint64_t seq, M&& msg) {
     if (detached_) return;
     if (auto sent = target_.try_tell(std::move(msg)); !sent) {
       // Nothing will acknowledge it: the slot is free again, the record is reported.
       errors_.push_back(sent.error());
-      if (!unacked_.empty()) unacked_.pop_front();
+      forget(seq);
       return;
     }
     ++in_flight_;
+  }
+  /// Drops record `seq` (0: the oldest) from the unacknowledged ones. Few are out (the limit
+  /// plus one batch), and acks mostly come for the oldest: a scan from the front is enough.
+  void forget(std::uint64_t seq) {
+    if (unacked_.empty()) return;
+    if (seq == 0) {
+      unacked_.pop_front();
+      return;
+    }
+    const auto it = std::find_if(unacked_.begin(), unacked_.end(),
+                                 [seq](const auto& entry) { return entry.first == seq; });
+    if (it != unacked_.end()) unacked_.erase(it);
   }
 
   mutable std::mutex mutex_;
@@ -297,7 +315,7 @@ class AckGate {
   std::size_t limit_;
   std::size_t in_flight_ = 0;
   std::uint64_t acked_ = 0;
-  std::deque<M> waiting_;
+  std::deque<std::pair<std::uint64_t, M>> waiting_;  // (seq, message)
   std::deque<std::pair<std::uint64_t, T>> unacked_;
   std::vector<Error> errors_;
   Waker* task_ = nullptr;
@@ -310,8 +328,8 @@ class AckReceiver final : public weft::detail::Receiver<Ack> {
  public:
   AckReceiver(std::shared_ptr<AckGate<T, M>> gate, std::string path)
       : gate_(std::move(gate)), path_(std::move(path)) {}
-  Result<void> deliver(Ack&&) override {
-    gate_->on_ack();
+  Result<void> deliver(Ack&& ack) override {
+    gate_->on_ack(ack.seq);
     return {};
   }
   [[nodiscard]] std::string path() const override { return path_; }
@@ -453,7 +471,9 @@ SinkFactory<T> to_actor(ActorRef<M> target, Make make_message, std::size_t max_i
 
 /// Exactly-once into an event-sourced actor: each record goes as
 /// `make_message(T&&, DedupId, ActorRef<Ack>)`, with a DedupId of (job_id, subtask, seq) that
-/// the actor keeps in a DedupState (skipping ids it has seen, acknowledging them all). The
+/// the actor keeps in a DedupState (skipping ids it has seen, acknowledging them all). Reply
+/// Ack{id.seq}: records to several actors (entities) are then acknowledged in any order; a
+/// plain Ack{} acknowledges the oldest unacknowledged record. The
 /// sink checkpoints its next seq and its unacknowledged records (T needs a Codec), so after a
 /// restore the replayed records carry the ids they had before. Needs a deterministic order of
 /// records into each sink subtask (as any replay-based exactly-once sink does).

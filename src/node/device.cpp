@@ -1,0 +1,253 @@
+// The device actor: commands become ReadingRecorded / AlarmTriggered / AggregateRecorded
+// events, persisted in one journal write per command, answered once durable.
+#include "weft/node/device.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace weft::node {
+
+namespace {
+
+constexpr std::string_view kPidPrefix = "device-";
+
+using DeviceEffect = persistence::Effect<DeviceEvent, DeviceState>;
+
+/// The events of RecordReadings: each reading, and right after a hot one its alarm (rule 1).
+std::vector<DeviceEvent> reading_events(const std::vector<Reading>& readings, double threshold) {
+  std::vector<DeviceEvent> events;
+  events.reserve(readings.size() + 1);
+  for (const auto& r : readings) {
+    events.emplace_back(ReadingRecorded{r.ts, r.temperature, r.vibration});
+    if (r.temperature > threshold) {
+      events.emplace_back(AlarmTriggered{r.ts, AlarmRule::temperature, r.temperature, threshold});
+    }
+  }
+  return events;
+}
+
+/// on_event for each persisted event, with its sequence number and the state right after it
+/// (the side effect only sees the final state: fold again from the state before the command).
+void announce(const DeviceOptions& options, const std::string& device, DeviceState before,
+              const std::vector<DeviceEvent>& events) {
+  for (const auto& e : events) {
+    before = apply_event(std::move(before), e, options.alarm_threshold);
+    options.on_event(device, before.seq, e, before);
+  }
+}
+
+using Options = std::shared_ptr<const DeviceOptions>;
+
+DeviceEffect record_readings(const Options& options, const std::string& device,
+                             const DeviceState& state, const RecordReadings& cmd) {
+  const std::size_t n = cmd.readings.size();
+  auto done = cmd.done;  // shares the once-only call with the command
+  if (n == 0) {
+    if (done) done(std::size_t{0});
+    return persistence::effects::none<DeviceState, DeviceEvent>();
+  }
+  auto events = reading_events(cmd.readings, options->alarm_threshold);
+  auto effect = persistence::effects::persist_all<DeviceState>(events);
+  if (options->on_event) {
+    effect = std::move(effect).then_run(
+        [options, device, before = state, events = std::move(events)](const DeviceState&) {
+          announce(*options, device, before, events);
+        });
+  }
+  // If the persist fails, the effect is dropped unrun and the last copy of `done` answers
+  // with an error (ReadingsDone).
+  return std::move(effect).then_run([done, n](const DeviceState&) {
+    if (done) done(n);
+  });
+}
+
+DeviceEffect record_aggregate(const Options& options, const std::string& device,
+                              const DeviceState& state, const RecordAggregate& cmd) {
+  const auto& a = cmd.aggregate;
+  const std::uint64_t seq = cmd.id.seq;
+  // Already recorded: this window or a newer one. A device's windows close in order, so this
+  // catches every replay of the job. The id alone is not asked (it is still recorded): after a
+  // restore, idle timers (processing time) may close windows in another order than before, so
+  // the ids of a replay need not match; a window first recorded during a replay could carry an
+  // id at or below one the device saw, and would be lost.
+  if (a.window_start < state.last_window_end) {
+    if (cmd.reply_to) cmd.reply_to.tell(stream::Ack{seq});
+    return persistence::effects::none<DeviceState, DeviceEvent>();
+  }
+  std::vector<DeviceEvent> events;
+  events.emplace_back(
+      AggregateRecorded{a.window_start, a.window_end, a.count, a.avg, a.min, a.max, cmd.id});
+  if (a.avg > options->alarm_threshold) {
+    events.emplace_back(
+        AlarmTriggered{a.window_end, AlarmRule::window_average, a.avg, options->alarm_threshold});
+  }
+  auto effect = persistence::effects::persist_all<DeviceState>(events);
+  if (options->on_event) {
+    effect = std::move(effect).then_run(
+        [options, device, before = state, events = std::move(events)](const DeviceState&) {
+          announce(*options, device, before, events);
+        });
+  }
+  return std::move(effect).then_run([reply_to = cmd.reply_to, seq](const DeviceState&) {
+    if (reply_to) reply_to.tell(stream::Ack{seq});
+  });
+}
+
+std::vector<std::string> tags_of(const DeviceEvent& e) {
+  switch (e.index()) {
+    case 0:
+      return {std::string(kReadingTag)};
+    case 1:
+      return {"aggregate"};
+    default:
+      return {"alarm"};
+  }
+}
+
+}  // namespace
+
+// --- ReadingsDone ------------------------------------------------------------------------------
+
+void ReadingsDone::operator()(Result<std::size_t> result) const {
+  if (!state_ || state_->called.exchange(true)) return;
+  if (state_->fn) state_->fn(std::move(result));
+}
+
+ReadingsDone::State::~State() {
+  if (!called.load() && fn) {
+    fn(fail(Errc::actor_stopped,
+            "the device actor stopped before the readings were recorded (a failed persist or a "
+            "stop); none of them is acknowledged"));
+  }
+}
+
+// --- Ids, events -------------------------------------------------------------------------------
+
+std::string device_pid(std::string_view device) {
+  std::string pid(kPidPrefix);
+  pid += device;
+  return pid;
+}
+
+std::string_view device_of_pid(std::string_view pid) noexcept {
+  if (!pid.starts_with(kPidPrefix)) return {};
+  const auto device = pid.substr(kPidPrefix.size());
+  return valid_device_id(device) ? device : std::string_view{};
+}
+
+std::string_view event_type(const DeviceEvent& e) noexcept {
+  switch (e.index()) {
+    case 0:
+      return "ReadingRecorded";
+    case 1:
+      return "AggregateRecorded";
+    default:
+      return "AlarmTriggered";
+  }
+}
+
+std::string_view to_string(AlarmRule rule) noexcept {
+  return rule == AlarmRule::window_average ? "window_average" : "temperature";
+}
+
+std::string event_json(const DeviceEvent& e) {
+  nlohmann::json j;
+  if (const auto* r = std::get_if<ReadingRecorded>(&e)) {
+    j = {{"ts", r->ts}, {"temperature", r->temperature}};
+    if (r->vibration) j["vibration"] = *r->vibration;
+  } else if (const auto* a = std::get_if<AggregateRecorded>(&e)) {
+    j = {{"window_start", a->window_start},
+         {"window_end", a->window_end},
+         {"count", a->count},
+         {"avg", a->avg},
+         {"min", a->min},
+         {"max", a->max},
+         {"source",
+          {{"job", a->source.job}, {"subtask", a->source.subtask}, {"seq", a->source.seq}}}};
+  } else {
+    const auto& alarm = std::get<AlarmTriggered>(e);
+    j = {{"ts", alarm.ts},
+         {"rule", to_string(alarm.rule)},
+         {"value", alarm.value},
+         {"threshold", alarm.threshold}};
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// --- State -------------------------------------------------------------------------------------
+
+DeviceState apply_event(DeviceState state, const DeviceEvent& event, double threshold) {
+  ++state.seq;
+  if (const auto* r = std::get_if<ReadingRecorded>(&event)) {
+    if (state.readings == 0 || r->ts >= state.last_ts) {
+      state.last_ts = r->ts;
+      state.last_temperature = r->temperature;
+      state.last_vibration = r->vibration;
+    }
+    ++state.readings;
+    if (state.open_alarm && r->temperature <= threshold && r->ts > state.open_alarm->ts) {
+      state.open_alarm.reset();  // cooled down after the alarm
+    }
+  } else if (const auto* a = std::get_if<AggregateRecorded>(&event)) {
+    ++state.aggregates;
+    state.last_window_end = std::max(state.last_window_end, a->window_end);
+    state.dedup.record(a->source);
+  } else {
+    const auto& alarm = std::get<AlarmTriggered>(event);
+    ++state.alarms;
+    // Not open if a newer reading already showed the device at or below the threshold (a late
+    // hot reading, or a window that cooled since); else the latest alarm by event time.
+    const bool cooled_since =
+        state.readings > 0 && state.last_ts > alarm.ts && state.last_temperature <= threshold;
+    if (!cooled_since && (!state.open_alarm || alarm.ts >= state.open_alarm->ts)) {
+      state.open_alarm = alarm;
+    }
+  }
+  return state;
+}
+
+// --- The actor ---------------------------------------------------------------------------------
+
+persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState> device_spec(
+    const std::string& device, const DeviceOptions& options) {
+  persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState> spec;
+  spec.persistence_id = device_pid(device);
+  spec.journal = options.journal;
+  // The options are shared by the handlers (and their side effects) of this incarnation.
+  auto opts = std::make_shared<const DeviceOptions>(options);
+  const double threshold = options.alarm_threshold;
+  spec.event_handler = [threshold](DeviceState s, const DeviceEvent& e) {
+    return apply_event(std::move(s), e, threshold);
+  };
+  spec.command_handler = [opts, device](const DeviceState& s,
+                                        const DeviceCommand& c) -> DeviceEffect {
+    if (const auto* rr = std::get_if<RecordReadings>(&c)) {
+      return record_readings(opts, device, s, *rr);
+    }
+    if (const auto* ra = std::get_if<RecordAggregate>(&c)) {
+      return record_aggregate(opts, device, s, *ra);
+    }
+    const auto& get = std::get<GetDeviceState>(c);
+    if (get.reply) get.reply(s);
+    return persistence::effects::none<DeviceState, DeviceEvent>();
+  };
+  spec.tagger = tags_of;
+  if (options.snapshots) {
+    spec.snapshot_store = options.snapshots;
+    spec.snapshot_every = options.snapshot_every;
+  }
+  spec.passivate_after = options.passivate_after;
+  spec.recovery_permits = options.recovery_permits;
+  return spec;
+}
+
+Behavior<DevicesMsg> devices_behavior(DeviceOptions options) {
+  return persistence::event_sourced_entities(
+      [options = std::move(options)](const std::string& device) {
+        return device_spec(device, options);
+      });
+}
+
+}  // namespace weft::node
