@@ -205,11 +205,15 @@ function ensureTile(d) {
                         "data-device": d.id},
                   el("span", {class: "id", text: shortId(d.id)}), el("b", {class: "t"}));
   d.tile = tile;
-  // Keep the grid sorted by id: find the first tile with a larger id.
+  // Keep the grid sorted by id: find the first tile with a larger id (the device list arrives
+  // sorted, so appending is the common case and thousands of machines stay linear).
   const tiles = $("tiles");
   let before = null;
-  for (const t of tiles.children) {
-    if (t.dataset.device > d.id) { before = t; break; }
+  const last = tiles.lastElementChild;
+  if (last && last.dataset.device > d.id) {
+    for (const t of tiles.children) {
+      if (t.dataset.device > d.id) { before = t; break; }
+    }
   }
   tiles.insertBefore(tile, before);
   tiles.classList.toggle("dense", tiles.children.length > 150);
