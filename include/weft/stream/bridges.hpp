@@ -56,9 +56,16 @@ struct SourceWake {
   std::mutex mutex;
   std::function<void()> wake;
   bool dirty = false;  // a commit arrived since the last read was issued
+  /// A commit: there may be more to read.
   void fire() {
     std::lock_guard lock(mutex);
     dirty = true;
+    if (wake) wake();
+  }
+  /// A read completed: only a turn is needed. (Marking dirty here made an empty read that
+  /// completed at once ask for another read, forever: a busy loop on an idle journal.)
+  void poke() {
+    std::lock_guard lock(mutex);
     if (wake) wake();
   }
 };
@@ -93,7 +100,7 @@ SourceFactory<T> from_journal_tag(JournalTagSpec<T> spec) {
           wake_->dirty = false;
         }
         pending_ = spec_.journal->events_by_tag(spec_.tag, offset_, std::min(max, spec_.page));
-        pending_.on_complete([w = wake_](const auto&) { w->fire(); });
+        pending_.on_complete([w = wake_](const auto&) { w->poke(); });
       }
       if (!pending_.is_ready()) return SourceStatus::idle;
       auto page = pending_.get();
