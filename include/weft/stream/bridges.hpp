@@ -63,7 +63,8 @@ struct SourceWake {
     if (wake) wake();
   }
   /// A read completed: only a turn is needed. (Marking dirty here made an empty read that
-  /// completed at once ask for another read, forever: a busy loop on an idle journal.)
+  /// completed at once ask for another read, forever: a busy loop on an idle journal; the
+  /// source also stops reading once caught up, until a commit.)
   void poke() {
     std::lock_guard lock(mutex);
     if (wake) wake();
@@ -97,8 +98,12 @@ SourceFactory<T> from_journal_tag(JournalTagSpec<T> spec) {
         retry_at_.reset();
         {
           std::lock_guard lock(wake_->mutex);
+          // Caught up: read again only once a commit says there is something new (a turn can
+          // also come from the poke of the last read, or from a checkpoint).
+          if (caught_up_ && !wake_->dirty) return SourceStatus::idle;
           wake_->dirty = false;
         }
+        caught_up_ = false;
         pending_ = spec_.journal->events_by_tag(spec_.tag, offset_, std::min(max, spec_.page));
         pending_.on_complete([w = wake_](const auto&) { w->poke(); });
       }
@@ -136,7 +141,9 @@ SourceFactory<T> from_journal_tag(JournalTagSpec<T> spec) {
       if (!spec_.live) return SourceStatus::finished;
       std::lock_guard lock(wake_->mutex);
       // A commit between issuing the read and now may not be in the page: read again.
-      return wake_->dirty ? SourceStatus::more : SourceStatus::idle;
+      if (wake_->dirty) return SourceStatus::more;
+      caught_up_ = true;
+      return SourceStatus::idle;
     }
 
     void on_processing_time(TimePoint) override {}  // the retry wakeup only needs a turn
@@ -183,6 +190,7 @@ SourceFactory<T> from_journal_tag(JournalTagSpec<T> spec) {
     std::uint64_t offset_ = 0;
     std::uint64_t subscription_ = 0;
     bool subscribed_ = false;
+    bool caught_up_ = false;  // the last read was empty and no commit came since
   };
   return [spec] { return std::make_unique<Impl>(spec); };
 }
