@@ -31,7 +31,9 @@ bool eventually(const std::function<bool()>& done) {
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
-    std::this_thread::yield();
+    // A short pause between polls, not a wait for the event: the job needs the CPU more than
+    // the poller does on a busy machine.
+    std::this_thread::sleep_for(1ms);
   }
   return done();
 }

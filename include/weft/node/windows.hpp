@@ -43,6 +43,8 @@ struct DeviceWindows {
   /// Readings with ts below this are late: their window is closed.
   std::int64_t closed_until = std::numeric_limits<std::int64_t>::min();
   std::uint64_t late = 0;
+  /// The window size of `open` (set by add, used by close_all).
+  std::int64_t size_ms = 0;
 
   /// Adds a reading. Returns false (and counts it) when it is late. Appends the windows that
   /// the device's new watermark closes to `closed`, oldest first.
@@ -52,7 +54,7 @@ struct DeviceWindows {
   void close_all(std::string_view device, std::vector<Aggregate>& closed);
   friend bool operator==(const DeviceWindows&, const DeviceWindows&) = default;
 };
-WEFT_CODEC(DeviceWindows, "weft.node.DeviceWindows", 1, open, max_ts, closed_until, late);
+WEFT_CODEC(DeviceWindows, "weft.node.DeviceWindows", 1, open, max_ts, closed_until, late, size_ms);
 
 /// Late readings per device, as the window operator counts them (thread-safe; read by the API
 /// and /metrics). Values are set from the operator's state, so a restore does not double them.
