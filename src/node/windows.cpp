@@ -156,6 +156,7 @@ Result<Reading> decode_reading(const persistence::EventRecord& e) {
 Result<std::unique_ptr<stream::Job>> start_window_job(ActorSystem& system, WindowJobSpec spec) {
   using Ctx = stream::KeyedContext<std::string, WindowKeyState, Aggregate>;
   if (!spec.journal) return fail(Errc::invalid_argument, "window job: no journal");
+  if (!spec.devices) return fail(Errc::invalid_argument, "window job: no devices actor");
   if (spec.rules.size_ms <= 0) {
     return fail(Errc::invalid_argument, "window job: window size must be positive, got " +
                                             std::to_string(spec.rules.size_ms));

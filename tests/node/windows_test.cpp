@@ -225,6 +225,25 @@ std::vector<Aggregate> of_device(const std::vector<Aggregate>& all, const std::s
   return out;
 }
 
+TEST(WindowJob, BadSpecsAreErrorsThatSayWhat) {
+  Node node(std::make_shared<persistence::MemoryJournal>());
+  WindowJobSpec spec;
+  spec.journal = node.journal;
+  auto r = start_window_job(node.system, spec);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "window job: no devices actor");
+  spec.devices = node.devices;
+  spec.rules.size_ms = 0;
+  r = start_window_job(node.system, spec);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "window job: window size must be positive, got 0");
+  spec.rules = kRules;
+  spec.rules.out_of_orderness_ms = -1;
+  r = start_window_job(node.system, spec);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "window job: out-of-orderness must not be negative, got -1");
+}
+
 TEST(WindowJob, InOrderReadingsBecomeOneAggregatePerClosedWindow) {
   Node node(std::make_shared<persistence::MemoryJournal>());
   std::vector<std::pair<std::int64_t, double>> rs;
