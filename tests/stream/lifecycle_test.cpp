@@ -34,14 +34,20 @@ TEST(Lifecycle, OffersDuringJobDestructionNeverWakeADestroyedTask) {
   auto queue = std::make_shared<StreamQueue<int>>(64, Overflow::drop_oldest);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> offers{0};
-  std::thread offerer([&] {
+  std::jthread offerer([&] {
     for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
       (void)queue->offer(i, i);
       offers.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  struct Stop {
+    std::atomic<bool>& flag;
+    ~Stop() { flag = true; }  // before the jthread joins, also when an assertion returns early
+  } stopper{stop};
   // Each round destroys a running job while the offerer wakes its source; under ASan/TSan a
-  // wake that reaches a destroyed (or half-destroyed) task is reported.
+  // wake that reaches a destroyed (or half-destroyed) task is reported. The queue outlives the
+  // jobs: a job destroyed late must not unhook the waker of the job after it (which would
+  // never be woken, and time out here).
   for (int round = 0; round < 20; ++round) {
     auto out = std::make_shared<Collected<int>>();
     StreamJob job;
@@ -53,8 +59,6 @@ TEST(Lifecycle, OffersDuringJobDestructionNeverWakeADestroyedTask) {
     const auto seen = offers.load();
     ASSERT_TRUE(poll_until([&] { return offers.load() > seen + 1000; }));
   }
-  stop = true;
-  offerer.join();
 }
 
 TEST(Lifecycle, JobsStartWhileEarlierJobsStop) {

@@ -24,8 +24,6 @@
 
 namespace weft::stream {
 
-enum class TimeDomain : std::uint8_t { event_time, processing_time };
-
 struct ProcessOptions {
   /// Per-key state not touched for this long (processing time) is dropped, as with Flink's
   /// state TTL; empty: kept until cleared.

@@ -169,11 +169,19 @@ class StreamQueue {
     return queue_.size();
   }
 
-  // For the source. Once set_waker returns, no call of the previous waker is running or will
-  // start: the source clears it on close, and its task is destroyed after that.
-  void set_waker(std::function<void()> wake) {
+  // For the source. Once set_waker or clear_waker returns, no call of the previous waker is
+  // running or will start: the source clears its waker on close, and its task is destroyed
+  // after that. Returns the id that clears this waker.
+  std::uint64_t set_waker(std::function<void()> wake) {
     std::lock_guard lock(waker_mutex_);
     waker_ = std::move(wake);
+    return ++waker_id_;
+  }
+  /// Clears the waker `id` unless another one replaced it (a queue outlives its jobs: the next
+  /// job's source may have set its waker before the previous job's source closes).
+  void clear_waker(std::uint64_t id) {
+    std::lock_guard lock(waker_mutex_);
+    if (waker_id_ == id) waker_ = {};
   }
   /// Moves up to `max` records out; false once closed and empty.
   bool drain(std::vector<std::pair<T, Timestamp>>& out, std::size_t max) {
@@ -204,7 +212,8 @@ class StreamQueue {
   std::mutex waker_mutex_;
   std::condition_variable space_;
   std::deque<std::pair<T, Timestamp>> queue_;
-  std::function<void()> waker_;
+  std::function<void()> waker_;  // guarded by waker_mutex_
+  std::uint64_t waker_id_ = 0;   // guarded by waker_mutex_
   std::uint64_t dropped_ = 0;
   bool closed_ = false;
 };
@@ -215,22 +224,21 @@ SourceFactory<T> from_queue(std::shared_ptr<StreamQueue<T>> queue) {
    public:
     explicit Impl(std::shared_ptr<StreamQueue<T>> q) : queue_(std::move(q)) {}
     SourceStatus poll(SourceOutput<T>& out, std::size_t max) override {
-      if (!waker_set_) {
-        queue_->set_waker([&out] { out.request_poll(); });
-        waker_set_ = true;
-      }
+      if (waker_ == 0) waker_ = queue_->set_waker([&out] { out.request_poll(); });
       batch_.clear();
       const bool open = queue_->drain(batch_, max);
       for (auto& [v, ts] : batch_) out.emit(std::move(v), ts);
       if (!open) return SourceStatus::finished;
       return batch_.empty() ? SourceStatus::idle : SourceStatus::more;
     }
-    void close() override { queue_->set_waker({}); }
+    void close() override {
+      if (waker_ != 0) queue_->clear_waker(waker_);
+    }
 
    private:
     std::shared_ptr<StreamQueue<T>> queue_;
     std::vector<std::pair<T, Timestamp>> batch_;
-    bool waker_set_ = false;
+    std::uint64_t waker_ = 0;  // the id of the waker set on the queue, 0 before the first poll
   };
   return [queue] { return std::make_unique<Impl>(queue); };
 }

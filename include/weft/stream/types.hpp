@@ -16,6 +16,10 @@ inline constexpr Timestamp max_timestamp = std::numeric_limits<Timestamp>::max()
 
 using CheckpointId = std::uint64_t;
 
+/// Which clock a timer or window follows: the records' event time (moved by watermarks) or
+/// the job clock's processing time.
+enum class TimeDomain : std::uint8_t { event_time, processing_time };
+
 /// A time window [start, end): holds records with start <= ts < end. Its last instant, end - 1,
 /// is the event time at which it fires.
 struct Window {

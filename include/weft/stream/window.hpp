@@ -1,6 +1,6 @@
-// Windows over keyed streams: tumbling, sliding and session windows in event time, count and
-// global windows with a trigger; allowed lateness; records later than that go to the "late"
-// side output and are counted — never silently dropped.
+// Windows over keyed streams: tumbling, sliding and session windows in event or processing time,
+// count and global windows with a trigger; allowed lateness; records later than that go to the
+// "late" side output and are counted — never silently dropped.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <unordered_map>
@@ -20,6 +22,62 @@
 
 namespace weft::stream {
 
+/// What a trigger decides for its key's global window.
+enum class TriggerResult : std::uint8_t {
+  keep,            // nothing yet
+  fire,            // emit the window's result, keep its contents
+  purge,           // drop the contents without emitting
+  fire_and_purge,  // emit, then start an empty window
+};
+
+/// What a trigger sees of one key's global window, and where it sets its timers. Timers of a
+/// window are dropped when the window is purged.
+class TriggerContext {
+ public:
+  virtual ~TriggerContext() = default;
+  /// Records in the window since it was last purged, the current one included.
+  [[nodiscard]] virtual std::uint64_t count() const = 0;
+  /// From the earliest record's event time to just after the latest one's.
+  [[nodiscard]] virtual Window window() const = 0;
+  [[nodiscard]] virtual Timestamp current_watermark() const = 0;
+  /// The job clock's wall time (ms since the Unix epoch).
+  [[nodiscard]] virtual Timestamp current_processing_time() const = 0;
+  /// Calls on_event_time(t) once the watermark reaches `t`.
+  virtual void register_event_timer(Timestamp t) = 0;
+  /// Calls on_processing_time(t) once the job clock's wall time reaches `t`.
+  virtual void register_processing_timer(Timestamp t) = 0;
+};
+
+/// Decides when a global window fires (as Flink's Trigger). One instance serves every key and
+/// parallel instance, so it keeps no state of its own (hence const): what it needs is in the
+/// context (the count, the window, timers), all of which is checkpointed. A trigger that
+/// throws is reported as a dead letter; the record it was asked about stays in its window.
+class Trigger {
+ public:
+  virtual ~Trigger() = default;
+  virtual TriggerResult on_element(TriggerContext& ctx, Timestamp ts) const = 0;
+  virtual TriggerResult on_event_time(TriggerContext& ctx, Timestamp time) const {
+    (void)ctx;
+    (void)time;
+    return TriggerResult::keep;
+  }
+  virtual TriggerResult on_processing_time(TriggerContext& ctx, Timestamp time) const {
+    (void)ctx;
+    (void)time;
+    return TriggerResult::keep;
+  }
+};
+
+/// Fires and purges once the window holds `n` records.
+std::shared_ptr<const Trigger> count_trigger(std::uint64_t n);
+/// Fires and purges `d` of processing time after the first record of each window.
+std::shared_ptr<const Trigger> processing_time_trigger(Duration d);
+/// Fires and purges whenever `fires(count)` says so.
+std::shared_ptr<const Trigger> predicate_trigger(std::function<bool(std::uint64_t count)> fires);
+/// Whichever of the triggers fires first (e.g. 100 records or 1 s, whichever comes first): a
+/// window fires if any fires and is purged if any purges.
+std::shared_ptr<const Trigger> any_trigger(std::vector<std::shared_ptr<const Trigger>> triggers);
+
 struct WindowAssigner {
   enum class Kind : std::uint8_t { tumbling, sliding, session, global };
   Kind kind = Kind::tumbling;
@@ -27,8 +85,19 @@ struct WindowAssigner {
   Timestamp slide = 0;   // sliding (ms)
   Timestamp offset = 0;  // alignment of tumbling/sliding windows (ms)
   Timestamp gap = 0;     // session (ms)
-  /// Global windows fire (and purge) when this says so, given the count in the window.
-  std::function<bool(std::uint64_t count)> trigger;
+  /// Global windows fire (and purge) when this says so.
+  std::shared_ptr<const Trigger> trigger;
+  /// Tumbling, sliding and session windows: event time (records' timestamps, closed by the
+  /// watermark) or processing time (the job clock's wall time when a record arrives, closed by
+  /// a processing-time timer).
+  TimeDomain domain = TimeDomain::event_time;
+
+  /// The same windows over processing time.
+  [[nodiscard]] WindowAssigner in_processing_time() const {
+    auto copy = *this;
+    copy.domain = TimeDomain::processing_time;
+    return copy;
+  }
 };
 
 inline Timestamp to_ms(Duration d) {
@@ -37,23 +106,39 @@ inline Timestamp to_ms(Duration d) {
 
 /// Windows [k*size + offset, (k+1)*size + offset).
 inline WindowAssigner tumbling(Duration size, Duration offset = Duration{0}) {
-  return {WindowAssigner::Kind::tumbling, to_ms(size), to_ms(size), to_ms(offset), 0, {}};
+  return {WindowAssigner::Kind::tumbling, to_ms(size), to_ms(size), to_ms(offset), 0, {}, {}};
 }
 /// Windows of `size` starting every `slide`; a record belongs to size/slide of them.
 inline WindowAssigner sliding(Duration size, Duration slide, Duration offset = Duration{0}) {
-  return {WindowAssigner::Kind::sliding, to_ms(size), to_ms(slide), to_ms(offset), 0, {}};
+  return {WindowAssigner::Kind::sliding, to_ms(size), to_ms(slide), to_ms(offset), 0, {}, {}};
 }
 /// Per key, records closer than `gap` to each other form one window [first, last + gap).
 inline WindowAssigner session(Duration gap) {
-  return {WindowAssigner::Kind::session, 0, 0, 0, to_ms(gap), {}};
+  return {WindowAssigner::Kind::session, 0, 0, 0, to_ms(gap), {}, {}};
+}
+/// Tumbling windows of the job clock's wall time, aligned to the Unix epoch (plus `offset`).
+inline WindowAssigner tumbling_processing_time(Duration size, Duration offset = Duration{0}) {
+  return tumbling(size, offset).in_processing_time();
+}
+inline WindowAssigner sliding_processing_time(Duration size, Duration slide,
+                                              Duration offset = Duration{0}) {
+  return sliding(size, slide, offset).in_processing_time();
+}
+/// A key's session closes after `gap` of processing time without a record.
+inline WindowAssigner session_processing_time(Duration gap) {
+  return session(gap).in_processing_time();
+}
+/// One window per key that fires (and is purged, or not) when `trigger` says so.
+inline WindowAssigner global_window(std::shared_ptr<const Trigger> trigger) {
+  return {WindowAssigner::Kind::global, 0, 0, 0, 0, std::move(trigger), {}};
+}
+/// One window per key that fires and is purged whenever `fires(count)` says so.
+inline WindowAssigner global_window(std::function<bool(std::uint64_t count)> fires) {
+  return global_window(predicate_trigger(std::move(fires)));
 }
 /// Every `n` records of a key form a window.
 inline WindowAssigner count_window(std::uint64_t n) {
-  return {WindowAssigner::Kind::global, 0, 0, 0, 0, [n](std::uint64_t c) { return c >= n; }};
-}
-/// One window per key that fires (and is purged) whenever `trigger(count)` says so.
-inline WindowAssigner global_window(std::function<bool(std::uint64_t count)> trigger) {
-  return {WindowAssigner::Kind::global, 0, 0, 0, 0, std::move(trigger)};
+  return global_window(count_trigger(n));
 }
 
 /// Aggregations: Acc create(), add(Acc&, const T&), merge(Acc&, const Acc&), R result(const Acc&).
@@ -164,8 +249,13 @@ inline Timestamp floor_mod(Timestamp x, Timestamp n) {
 }
 
 /// Keyed window operator. `Fire` turns (key, window, acc) into output records.
+///
+/// Event-time windows close as the watermark passes them. Processing-time windows take the job
+/// clock's wall time (ms) as each record's time and close on a processing-time wakeup once the
+/// wall time reaches their end; their bounds are absolute, so a restored job fires at once what
+/// closed while it was down. Global windows ask their Trigger.
 template <class K, class T, class Agg, class Out, class Fire>
-class WindowOp final : public OperatorBase, public Output<T> {
+class WindowOp final : public OperatorBase, public Output<T>, private TriggerContext {
   using Acc = typename Agg::Acc;
 
  public:
@@ -173,7 +263,8 @@ class WindowOp final : public OperatorBase, public Output<T> {
            Fire fire, Output<Out>* out, Output<T>* late)
       : key_fn_(std::move(key)),
         assigner_(std::move(assigner)),
-        lateness_(lateness),
+        // Nothing arrives late in processing time: a record's window always contains "now".
+        lateness_(assigner_.domain == TimeDomain::processing_time ? 0 : lateness),
         agg_(std::move(agg)),
         fire_(std::move(fire)),
         out_(out),
@@ -182,18 +273,20 @@ class WindowOp final : public OperatorBase, public Output<T> {
   void emit(T&& value, Timestamp ts) override {
     K key = key_fn_(value);
     try {
+      const Timestamp at = processing_windows() ? ctx().clock().wall_ms() : ts;
       switch (assigner_.kind) {
         case WindowAssigner::Kind::tumbling:
         case WindowAssigner::Kind::sliding:
-          add_fixed(key, value, ts);
-          return;
+          add_fixed(key, value, at);
+          break;
         case WindowAssigner::Kind::session:
-          add_session(key, value, ts);
-          return;
+          add_session(key, value, at);
+          break;
         case WindowAssigner::Kind::global:
           add_global(key, value, ts);
-          return;
+          break;
       }
+      arm();
     } catch (...) {
       ctx().dead_letter({{}, describe_current_exception(), {}, ts});
     }
@@ -201,12 +294,31 @@ class WindowOp final : public OperatorBase, public Output<T> {
 
   void watermark(Timestamp wm) override {
     watermark_ = wm;
-    if (assigner_.kind == WindowAssigner::Kind::session) {
-      fire_sessions(wm);
-    } else if (assigner_.kind != WindowAssigner::Kind::global) {
-      fire_fixed(wm);
+    if (assigner_.kind == WindowAssigner::Kind::global) {
+      fire_event_timers(wm);
+      // The end of input fires what processing-time timers were still waiting for.
+      if (wm == max_timestamp) fire_processing_timers(max_timestamp);
+    } else if (!processing_windows() || wm == max_timestamp) {
+      close_up_to(wm);
     }
     out_->watermark(wm);
+  }
+
+  void on_processing_time(TimePoint) override {
+    armed_.reset();
+    const Timestamp now = ctx().clock().wall_ms();
+    try {
+      if (assigner_.kind == WindowAssigner::Kind::global) {
+        fire_processing_timers(now);
+      } else if (processing_windows()) {
+        // A window [start, end) closes once the wall time reaches end, i.e. its last instant
+        // end - 1 has passed.
+        close_up_to(now - 1);
+      }
+    } catch (...) {
+      ctx().dead_letter({{}, describe_current_exception(), {}, watermark_});
+    }
+    arm();
   }
 
   void finish() override { out_->finish(); }
@@ -242,6 +354,9 @@ class WindowOp final : public OperatorBase, public Output<T> {
         w.put_varint(g.count);
         Codec<Acc>::encode(g.acc, w);
       }
+      // Trigger timers (absent in blobs written before triggers had timers).
+      put_timers(w, event_timers_);
+      put_timers(w, processing_timers_);
       return {};
     } else {
       return fail(Errc::invalid_argument,
@@ -256,6 +371,8 @@ class WindowOp final : public OperatorBase, public Output<T> {
         Reader r(blob);
         if (auto res = restore_one(r); !res) return res;
       }
+      // Processing-time windows and timers are absolute wall times: wake up for the earliest.
+      arm();
       return {};
     } else {
       return fail(Errc::invalid_argument, "window state has no Codec to restore with");
@@ -272,7 +389,16 @@ class WindowOp final : public OperatorBase, public Output<T> {
     Window window;
     std::uint64_t count = 0;
     Acc acc;
+    // The trigger's timers of this window, dropped with it when it is purged.
+    std::vector<Timestamp> event_timers;
+    std::vector<Timestamp> processing_timers;
   };
+  using Timers = std::set<std::pair<Timestamp, K>>;
+
+  [[nodiscard]] bool processing_windows() const {
+    return assigner_.domain == TimeDomain::processing_time &&
+           assigner_.kind != WindowAssigner::Kind::global;
+  }
 
   static void put_window(Writer& w, const Window& win) {
     w.put_fixed64(static_cast<std::uint64_t>(win.start));
@@ -284,6 +410,31 @@ class WindowOp final : public OperatorBase, public Output<T> {
     auto e = r.fixed64();
     if (!e) return std::unexpected(e.error());
     return Window{static_cast<Timestamp>(*s), static_cast<Timestamp>(*e)};
+  }
+  static void put_timers(Writer& w, const Timers& timers) {
+    w.put_varint(timers.size());
+    for (const auto& [t, k] : timers) {
+      w.put_fixed64(static_cast<std::uint64_t>(t));
+      Codec<K>::encode(k, w);
+    }
+  }
+  Result<void> restore_timers(Reader& r, TimeDomain domain) {
+    auto n = r.varint();
+    if (!n) return std::unexpected(n.error().with_context("trigger timer count"));
+    for (std::uint64_t i = 0; i < *n; ++i) {
+      auto t = r.fixed64();
+      if (!t) return std::unexpected(t.error());
+      auto k = Codec<K>::decode(r);
+      if (!k) return std::unexpected(k.error());
+      const auto found = global_.find(*k);
+      if (found == global_.end()) continue;  // another instance's key, or a purged window
+      const auto at = static_cast<Timestamp>(*t);
+      auto& own = domain == TimeDomain::event_time ? found->second.event_timers
+                                                   : found->second.processing_timers;
+      auto& all = domain == TimeDomain::event_time ? event_timers_ : processing_timers_;
+      if (all.emplace(at, found->first).second) own.push_back(at);
+    }
+    return {};
   }
 
   Result<void> restore_one(Reader& r) {
@@ -341,9 +492,11 @@ class WindowOp final : public OperatorBase, public Output<T> {
       if (!count) return std::unexpected(count.error());
       auto acc = Codec<Acc>::decode(r);
       if (!acc) return std::unexpected(acc.error());
-      if (owns(*k)) global_[std::move(*k)] = Global{*win, *count, std::move(*acc)};
+      if (owns(*k)) global_[std::move(*k)] = Global{*win, *count, std::move(*acc), {}, {}};
     }
-    return {};
+    if (r.remaining() == 0) return {};  // written before trigger timers were checkpointed
+    if (auto res = restore_timers(r, TimeDomain::event_time); !res) return res;
+    return restore_timers(r, TimeDomain::processing_time);
   }
 
   [[nodiscard]] bool owns(const K& k) const {
@@ -355,12 +508,59 @@ class WindowOp final : public OperatorBase, public Output<T> {
     late_->emit(std::move(value), ts);
   }
 
+  /// Closes (fires, then drops past the allowed lateness) the windows whose last instant is at
+  /// or before `t`, in the assigner's time domain.
+  void close_up_to(Timestamp t) {
+    time_ = std::max(time_, t);
+    if (assigner_.kind == WindowAssigner::Kind::session) {
+      fire_sessions(time_);
+    } else {
+      fire_fixed(time_);
+    }
+  }
+
+  /// The wall time (ms) at which the next processing-time window or timer is due, if any.
+  [[nodiscard]] std::optional<Timestamp> next_processing_due() const {
+    if (assigner_.kind == WindowAssigner::Kind::global) {
+      if (processing_timers_.empty()) return std::nullopt;
+      return processing_timers_.begin()->first;
+    }
+    if (!processing_windows()) return std::nullopt;
+    switch (assigner_.kind) {
+      case WindowAssigner::Kind::tumbling:
+      case WindowAssigner::Kind::sliding:
+        if (fixed_.empty()) return std::nullopt;
+        return fixed_.begin()->first.end;
+      case WindowAssigner::Kind::session:
+        if (timers_.empty()) return std::nullopt;
+        return timers_.begin()->first == max_timestamp ? max_timestamp : timers_.begin()->first + 1;
+      case WindowAssigner::Kind::global:
+        break;
+    }
+    return std::nullopt;
+  }
+
+  /// Asks the task for a wakeup when the next processing-time window or timer is due (once per
+  /// due time: the task keeps the earliest of its operators' requests).
+  void arm() {
+    const auto due = next_processing_due();
+    if (!due || (armed_ && *armed_ <= *due)) return;
+    armed_ = due;
+    const auto& clock = ctx().clock();
+    // Saturated: a due time from a damaged or far-future checkpoint must not overflow the
+    // nanosecond TimePoint (a century ahead means never, for a running process).
+    constexpr Timestamp century_ms = 100LL * 365 * 24 * 3600 * 1000;
+    const Timestamp wall = clock.wall_ms();
+    const Timestamp ahead = *due <= wall ? 0 : std::min<Timestamp>(*due - wall, century_ms);
+    ctx().request_wakeup(clock.now() + std::chrono::milliseconds(ahead));
+  }
+
   void add_fixed(const K& key, T& value, Timestamp ts) {
     const Timestamp last_start = ts - floor_mod(ts - assigner_.offset, assigner_.slide);
     bool assigned = false;
     for (Timestamp start = last_start; start > ts - assigner_.size; start -= assigner_.slide) {
       const Window w{start, start + assigner_.size};
-      if (w.max_timestamp() + lateness_ <= watermark_) continue;
+      if (w.max_timestamp() + lateness_ <= time_) continue;
       assigned = true;
       auto& keys = fixed_[w];
       auto [it, fresh] = keys.try_emplace(key);
@@ -368,7 +568,7 @@ class WindowOp final : public OperatorBase, public Output<T> {
       agg_.add(it->second, value);
       // A window that already fired takes late records within the allowed lateness and fires
       // again with the updated result.
-      if (w.max_timestamp() <= watermark_) fire_(key, w, it->second, *out_);
+      if (w.max_timestamp() <= time_) fire_(key, w, it->second, *out_);
     }
     if (!assigned) late(std::move(value), ts);
   }
@@ -392,15 +592,13 @@ class WindowOp final : public OperatorBase, public Output<T> {
   void add_session(const K& key, T& value, Timestamp ts) {
     auto& list = sessions_[key];
     Window merged{ts, ts + assigner_.gap};
-    bool was_fired = false;
     for (const auto& s : list) {
       if (s.window.start <= merged.end && merged.start <= s.window.end) {
         merged.start = std::min(merged.start, s.window.start);
         merged.end = std::max(merged.end, s.window.end);
-        was_fired = was_fired || s.fired;
       }
     }
-    if (merged.max_timestamp() + lateness_ <= watermark_) {
+    if (merged.max_timestamp() + lateness_ <= time_) {
       if (list.empty()) sessions_.erase(key);
       late(std::move(value), ts);
       return;
@@ -417,9 +615,8 @@ class WindowOp final : public OperatorBase, public Output<T> {
       }
     }
     agg_.add(next.acc, value);
-    if (merged.max_timestamp() <= watermark_) {
+    if (merged.max_timestamp() <= time_) {
       // Merged into a session that already fired: fire again with the late record.
-      (void)was_fired;
       fire_(key, merged, next.acc, *out_);
       next.fired = true;
       timers_.emplace(merged.max_timestamp() + lateness_, key);
@@ -457,7 +654,7 @@ class WindowOp final : public OperatorBase, public Output<T> {
   void add_global(const K& key, T& value, Timestamp ts) {
     auto [it, fresh] = global_.try_emplace(key);
     auto& g = it->second;
-    if (fresh || g.count == 0) {
+    if (fresh) {
       g.acc = agg_.create();
       g.window = Window{ts, ts + 1};
     }
@@ -465,10 +662,80 @@ class WindowOp final : public OperatorBase, public Output<T> {
     ++g.count;
     g.window.start = std::min(g.window.start, ts);
     g.window.end = std::max(g.window.end, ts + 1);
-    if (assigner_.trigger && assigner_.trigger(g.count)) {
-      fire_(key, g.window, g.acc, *out_);
+    if (!assigner_.trigger) return;
+    apply(ask_trigger(it, [&](TriggerContext& c) { return assigner_.trigger->on_element(c, ts); }),
+          it);
+  }
+
+  void fire_event_timers(Timestamp wm) {
+    while (!event_timers_.empty() && event_timers_.begin()->first <= wm) {
+      auto node = event_timers_.extract(event_timers_.begin());
+      const Timestamp t = node.value().first;
+      on_trigger_timer(node.value().second, t, TimeDomain::event_time);
+    }
+  }
+
+  void fire_processing_timers(Timestamp now) {
+    while (!processing_timers_.empty() && processing_timers_.begin()->first <= now) {
+      auto node = processing_timers_.extract(processing_timers_.begin());
+      const Timestamp t = node.value().first;
+      on_trigger_timer(node.value().second, t, TimeDomain::processing_time);
+    }
+  }
+
+  void on_trigger_timer(const K& key, Timestamp t, TimeDomain domain) {
+    const auto it = global_.find(key);
+    if (it == global_.end() || !assigner_.trigger) return;
+    auto& own =
+        domain == TimeDomain::event_time ? it->second.event_timers : it->second.processing_timers;
+    std::erase(own, t);
+    try {
+      apply(ask_trigger(it,
+                        [&](TriggerContext& c) {
+                          return domain == TimeDomain::event_time
+                                     ? assigner_.trigger->on_event_time(c, t)
+                                     : assigner_.trigger->on_processing_time(c, t);
+                        }),
+            it);
+    } catch (...) {
+      ctx().dead_letter({{}, describe_current_exception(), {}, watermark_});
+    }
+  }
+
+  template <class Ask>
+  TriggerResult ask_trigger(typename std::unordered_map<K, Global>::iterator it, Ask ask) {
+    current_ = &*it;
+    return ask(static_cast<TriggerContext&>(*this));
+  }
+
+  void apply(TriggerResult r, typename std::unordered_map<K, Global>::iterator it) {
+    if (r == TriggerResult::fire || r == TriggerResult::fire_and_purge) {
+      fire_(it->first, it->second.window, it->second.acc, *out_);
+    }
+    if (r == TriggerResult::purge || r == TriggerResult::fire_and_purge) {
+      for (const auto t : it->second.event_timers) event_timers_.erase({t, it->first});
+      for (const auto t : it->second.processing_timers) processing_timers_.erase({t, it->first});
       global_.erase(it);
     }
+  }
+
+  // TriggerContext, for the window of `current_` while its trigger is asked.
+  [[nodiscard]] std::uint64_t count() const override { return current_->second.count; }
+  [[nodiscard]] Window window() const override { return current_->second.window; }
+  [[nodiscard]] Timestamp current_watermark() const override { return watermark_; }
+  [[nodiscard]] Timestamp current_processing_time() const override {
+    return ctx().clock().wall_ms();
+  }
+  void register_event_timer(Timestamp t) override {
+    if (event_timers_.emplace(t, current_->first).second) {
+      current_->second.event_timers.push_back(t);
+    }
+  }
+  void register_processing_timer(Timestamp t) override {
+    if (processing_timers_.emplace(t, current_->first).second) {
+      current_->second.processing_timers.push_back(t);
+    }
+    arm();
   }
 
   std::function<K(const T&)> key_fn_;
@@ -479,11 +746,18 @@ class WindowOp final : public OperatorBase, public Output<T> {
   Output<Out>* out_;
   Output<T>* late_;
   Timestamp watermark_ = min_timestamp;
+  /// How far windows have been closed, in the assigner's domain (the watermark in event time).
+  Timestamp time_ = min_timestamp;
+  /// The wall time of the wakeup asked for, while one is outstanding.
+  std::optional<Timestamp> armed_;
   std::map<Window, std::unordered_map<K, Acc>> fixed_;
   std::set<Window> fired_;
   std::unordered_map<K, std::vector<Session>> sessions_;
-  std::set<std::pair<Timestamp, K>> timers_;
+  Timers timers_;  // sessions: when each key's sessions close
   std::unordered_map<K, Global> global_;
+  Timers event_timers_;                            // global windows' trigger timers
+  Timers processing_timers_;                       // (wall ms)
+  std::pair<const K, Global>* current_ = nullptr;  // the window whose trigger is asked
 };
 
 }  // namespace detail
