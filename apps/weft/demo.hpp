@@ -1,18 +1,29 @@
+// `weft demo`: the smart factory on embedded defaults, with no external server.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace weft::app {
 
 struct DemoOptions {
-  unsigned machines = 8;
-  double duration_s = 10;
+  std::size_t devices = 100;
   double rate_hz = 10;
-  std::uint64_t seed = 42;
+  std::uint16_t port = 8080;
+  std::string data_dir = "weft-demo-data";
+  double duration_s = 0;  // 0: until Ctrl-C
+  std::string mqtt_url;   // empty: the machines call the node directly
+  std::uint64_t seed = 1;
   unsigned workers = 0;
 };
 
-/// Runs the showcase; returns the process exit code.
 int run_demo(const DemoOptions& options);
+
+/// Splits "mqtt://host:port" (port 1883 when absent). Errors name what was wrong.
+struct MqttUrl {
+  std::string host;
+  std::uint16_t port = 1883;
+};
+[[nodiscard]] bool parse_mqtt_url(const std::string& url, MqttUrl& out, std::string& error);
 
 }  // namespace weft::app

@@ -1,6 +1,5 @@
-// The weft binary. Until the node lands, `weft demo` is a showcase of the actor runtime on a
-// small simulated factory: machine actors on timers, supervision with backoff, death watch,
-// asks, and the system's counters. `weft journal` inspects and maintains a journal.
+// The weft binary: `weft demo` runs the smart-factory node on embedded defaults, `weft journal`
+// inspects and maintains a journal.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -16,16 +15,23 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   weft::app::DemoOptions demo;
-  auto* demo_cmd = app.add_subcommand("demo", "Run the smart-factory actor showcase");
-  demo_cmd->add_option("--machines", demo.machines, "Simulated machines")
-      ->check(CLI::Range(1, 10000))
+  auto* demo_cmd = app.add_subcommand(
+      "demo",
+      "Run the smart factory on embedded defaults: simulated machines, the API and the "
+      "dashboard");
+  demo_cmd->add_option("--devices", demo.devices, "Simulated machines")
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  demo_cmd->add_option("--rate", demo.rate_hz, "Readings per second per machine")
+      ->check(CLI::Range(0.01, 1000.0))
+      ->capture_default_str();
+  demo_cmd->add_option("--port", demo.port, "HTTP port (0: any free port)")->capture_default_str();
+  demo_cmd->add_option("--data", demo.data_dir, "Data directory")->capture_default_str();
   demo_cmd->add_option("--duration", demo.duration_s, "Seconds to run (0: until Ctrl-C)")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
-  demo_cmd->add_option("--rate", demo.rate_hz, "Readings per second per machine")
-      ->check(CLI::Range(0.1, 1000.0))
-      ->capture_default_str();
+  demo_cmd->add_option("--mqtt", demo.mqtt_url,
+                       "mqtt://HOST[:PORT]: the machines publish through this broker");
   demo_cmd->add_option("--seed", demo.seed, "Simulation seed")->capture_default_str();
   demo_cmd->add_option("--workers", demo.workers, "Worker threads (0: one per core)")
       ->capture_default_str();

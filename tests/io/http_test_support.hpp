@@ -16,23 +16,14 @@
 #include <string>
 #include <thread>
 
+#include "eventually.hpp"
 #include "weft/io/http_server.hpp"
 
 namespace weft::io::testing {
 
 using namespace std::chrono_literals;
 
-/// Polls `condition` until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds timeout = 5000ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::yield();
-    std::this_thread::sleep_for(1ms);  // a polling interval, not a wait for an event
-  }
-  return condition();
-}
+using weft::test::eventually;
 
 class RawSocket {
  public:

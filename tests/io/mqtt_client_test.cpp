@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "io/mosquitto_process.hpp"
 
 namespace weft::io {
@@ -21,15 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Polls `done` until it holds or the deadline passes; returns its last value.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using weft::test::eventually;
 
 // Collects received messages; acks are up to the test.
 struct Inbox {
