@@ -4,6 +4,7 @@
 //   weft-bench actors [--scenario NAME] [--threads N] [--scale F]
 //   weft-bench journal [--scenario NAME] [--scale F]
 //   weft-bench stream [--scenario throughput|latency] [--threads N] [--scale F]
+//   weft-bench node [--scenario idle|http_ingest|alarm_latency|mqtt_ingest|actors_100k]
 //   weft-bench all    [--threads N] [--scale F]
 //   weft-bench nexmark [--query generator|qN] [--events N] [--parallelism P] [--dump N] ...
 #include <fmt/format.h>
@@ -21,6 +22,7 @@
 #include "caf_actors.hpp"
 #include "journal_bench.hpp"
 #include "nexmark/nexmark_command.hpp"
+#include "node_bench.hpp"
 #include "stream_bench.hpp"
 #include "weft_actors.hpp"
 
@@ -43,6 +45,8 @@ int usage(const char* why) {
       "                         [--threads N] [--scale F]\n"
       "       weft-bench journal [--scenario baseline|persist|replay|recover] [--scale F]\n"
       "       weft-bench stream [--scenario throughput|latency] [--threads N] [--scale F]\n"
+      "       weft-bench node [--scenario idle|http_ingest|alarm_latency|mqtt_ingest|actors_100k]\n"
+      "                       [--scale F]\n"
       "       weft-bench all [--threads N] [--scale F]\n"
       "       weft-bench nexmark [--query generator|q0|q1|q2|q3|q4|q5|q7|q8|q11] [--events N]\n"
       "                          [--parallelism P] [--output FILE] [--dump N]  (not in 'all')\n"
@@ -165,6 +169,18 @@ int run_stream(const Options& o) {
   return 0;
 }
 
+int run_node(const Options& o) {
+  const bool known = weft::bench::run_node_suite(o.scale, o.scenario, [](const std::string& line) {
+    std::puts(line.c_str());
+    std::fflush(stdout);
+  });
+  if (!known) {
+    std::fprintf(stderr, "weft-bench: unknown node scenario '%s'\n", o.scenario->c_str());
+    return 2;
+  }
+  return 0;
+}
+
 int run_journal(const Options& o) {
   const bool known =
       weft::bench::run_journal_suite(o.scale, o.scenario, [](const std::string& line) {
@@ -197,8 +213,11 @@ int main(int argc, char** argv) {
     if (o->suite == "actors") return run_actors(*o);
     if (o->suite == "journal") return run_journal(*o);
     if (o->suite == "stream") return run_stream(*o);
+    if (o->suite == "node") return run_node(*o);
     if (o->suite == "all") {
       if (o->scenario) return usage("--scenario needs a suite, not 'all'");
+      // The node first: its idle figure is the process's memory, which later suites would grow.
+      if (const int rc = run_node(*o); rc != 0) return rc;
       if (const int rc = run_actors(*o); rc != 0) return rc;
       if (const int rc = run_journal(*o); rc != 0) return rc;
       return run_stream(*o);

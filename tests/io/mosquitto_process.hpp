@@ -19,7 +19,7 @@
 #include <string>
 #include <thread>
 
-#include "temp_dir.hpp"
+#include "../temp_dir.hpp"
 
 namespace weft::test {
 

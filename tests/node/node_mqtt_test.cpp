@@ -84,8 +84,8 @@ class NodeMqttTest : public ::testing::Test {
   }
 
   test::TempDir dir_{"weft-node-mqtt"};
-  MosquittoProcess broker_{
-      MosquittoProcess::Options{.persistence = true, .extra_config = "max_queued_messages 0\n"}};
+  test::MosquittoProcess broker_{test::MosquittoProcess::Options{
+      .persistence = true, .extra_config = "max_queued_messages 0\n"}};
   std::unique_ptr<Node> node_;
   std::unique_ptr<io::MqttClient> device_;
   Received received_;
