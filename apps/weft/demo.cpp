@@ -4,10 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
-#include <csignal>
 #include <cstdio>
 
-#include "wait_for_signal.hpp"
+#include "node_cmd.hpp"
+#include "weft/core/logging.hpp"
 #include "weft/node/node.hpp"
 
 namespace weft::app {
@@ -61,27 +61,13 @@ int run_demo(const DemoOptions& d) {
     o.mqtt_host = url.host;
     o.mqtt_port = url.port;
   }
-  block_stop_signals();
-  auto node = node::Node::start(o);
-  if (!node) {
-    fmt::print(stderr, "weft demo: {}\n", node.error().message());
-    return 1;
+  if (auto r = configure_logging(d.log_format == "json" ? LogStyle::json : LogStyle::text); !r) {
+    fmt::print(stderr, "weft demo: {}\n", r.error().message());
+    return 2;
   }
-  fmt::print("weft demo: {} machines at {} Hz{}; data in {}\n", d.devices, d.rate_hz,
-             d.mqtt_url.empty() ? "" : " over " + d.mqtt_url, d.data_dir);
-  fmt::print("dashboard: {}\n", (*node)->url());
-  std::fflush(stdout);
-  const int sig = wait_for_stop_signal(d.duration_s);
-  if (sig != 0) spdlog::info("weft: signal {}: stopping", sig);
-  const auto stats = (*node)->stats();
-  auto stopped = (*node)->stop();
-  fmt::print("weft demo: {} readings, {} aggregates, {} alarms, {} late, {} devices\n",
-             stats.readings_accepted, stats.aggregates, stats.alarms, stats.late, stats.devices);
-  if (!stopped) {
-    fmt::print(stderr, "weft demo: stop: {}\n", stopped.error().message());
-    return 1;
-  }
-  return 0;
+  fmt::print("weft demo: {} simulated machines at {} Hz{}\n", d.devices, d.rate_hz,
+             d.mqtt_url.empty() ? "" : " publishing through " + d.mqtt_url);
+  return serve(o, d.duration_s, "weft demo");
 }
 
 }  // namespace weft::app

@@ -15,6 +15,7 @@ struct DemoOptions {
   std::string mqtt_url;   // empty: the machines call the node directly
   std::uint64_t seed = 1;
   unsigned workers = 0;
+  std::string log_format = "text";
 };
 
 int run_demo(const DemoOptions& options);

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--seed", demo.seed, "Simulation seed")->capture_default_str();
   demo_cmd->add_option("--workers", demo.workers, "Worker threads (0: one per core)")
       ->capture_default_str();
+  demo_cmd->add_option("--log-format", demo.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 
   weft::app::JournalCliOptions journal;
   weft::app::add_journal_command(app, journal);
