@@ -20,11 +20,4 @@ struct DemoOptions {
 
 int run_demo(const DemoOptions& options);
 
-/// Splits "mqtt://host:port" (port 1883 when absent). Errors name what was wrong.
-struct MqttUrl {
-  std::string host;
-  std::uint16_t port = 1883;
-};
-[[nodiscard]] bool parse_mqtt_url(const std::string& url, MqttUrl& out, std::string& error);
-
 }  // namespace weft::app

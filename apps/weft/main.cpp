@@ -9,6 +9,7 @@
 #include "config_cmd.hpp"
 #include "demo.hpp"
 #include "journal_cmd.hpp"
+#include "node_cmd.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"weft: persistent actors and event-time streams for the edge"};
@@ -43,12 +44,15 @@ int main(int argc, char** argv) {
   weft::app::add_journal_command(app, journal);
   weft::app::ConfigCliOptions config;
   weft::app::add_config_command(app, config);
+  weft::app::NodeCliOptions node;
+  weft::app::add_node_command(app, node);
 
   CLI11_PARSE(app, argc, argv);
   if (demo_cmd->parsed()) return weft::app::run_demo(demo);
   if (journal.command != weft::app::JournalCommand::none) {
     return weft::app::run_journal_command(journal);
   }
+  if (node.parsed) return weft::app::run_node_command(node);
   if (config.command != weft::app::ConfigCommand::none) {
     return weft::app::run_config_command(config);
   }

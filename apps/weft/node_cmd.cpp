@@ -34,6 +34,9 @@ node::NodeOptions node_options(const node::NodeConfig& c) {
   o.passivate_after = c.devices.passivate_after;
   o.snapshot_every = c.devices.snapshot_every;
   o.max_recovering = c.devices.max_recovering;
+  o.max_event_age = c.retention.max_event_age;
+  o.keep_snapshots = c.retention.keep_snapshots;
+  o.retention_interval = c.retention.interval;
   o.checkpoint_interval = c.checkpoints.interval;
   o.retained_checkpoints = c.checkpoints.retained;
   o.integrity = c.keys.integrity;

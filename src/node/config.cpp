@@ -117,12 +117,9 @@ std::string toml_string(std::string_view s) {
   return out;
 }
 
-struct HostPort {
-  std::string host;
-  std::uint16_t port = 1883;
-};
+using HostPort = MqttAddress;
 
-Result<HostPort> parse_mqtt_url(std::string_view url) {
+Result<HostPort> mqtt_url(std::string_view url) {
   const auto bad = [&](std::string_view why) {
     return fail(Errc::invalid_argument,
                 fmt::format("expected a URL like \"mqtt://127.0.0.1:1883\", got {}: {}",
@@ -446,7 +443,7 @@ void read_url(Reader& r, const toml::node& n, NodeConfig& c) {
   std::string s;
   r.string(n, s);
   if (s.empty()) return;
-  auto hp = parse_mqtt_url(s);
+  auto hp = mqtt_url(s);
   if (!hp) return r.bad_value(n, hp.error().message());
   c.mqtt.host = std::move(hp->host);
   c.mqtt.port = hp->port;
@@ -694,6 +691,10 @@ std::string_view to_string(LogLevel level) noexcept {
 std::string MqttSection::url() const {
   if (host.find(':') != std::string::npos) return fmt::format("mqtt://[{}]:{}", host, port);
   return fmt::format("mqtt://{}:{}", host, port);
+}
+
+Result<MqttAddress> parse_mqtt_url(std::string_view url) {
+  return mqtt_url(url);
 }
 
 Result<Duration> parse_duration(std::string_view text) {

@@ -2,6 +2,8 @@
 // events, persisted in one journal write per command, answered once durable.
 #include "weft/node/device.hpp"
 
+#include <limits>
+
 #include <algorithm>
 #include <utility>
 
@@ -48,7 +50,9 @@ DeviceEffect record_readings(const Options& options, const std::string& device,
     if (done) done(std::size_t{0});
     return persistence::effects::none<DeviceState, DeviceEvent>();
   }
-  auto events = reading_events(cmd.readings, options->alarm_threshold);
+  auto events = reading_events(cmd.readings, options->temperature_alarm
+                                                 ? options->alarm_threshold
+                                                 : std::numeric_limits<double>::infinity());
   auto effect = persistence::effects::persist_all<DeviceState>(events);
   if (options->on_event) {
     effect = std::move(effect).then_run(
@@ -79,9 +83,9 @@ DeviceEffect record_aggregate(const Options& options, const std::string& device,
   std::vector<DeviceEvent> events;
   events.emplace_back(
       AggregateRecorded{a.window_start, a.window_end, a.count, a.avg, a.min, a.max, cmd.id});
-  if (a.avg > options->alarm_threshold) {
-    events.emplace_back(
-        AlarmTriggered{a.window_end, AlarmRule::window_average, a.avg, options->alarm_threshold});
+  if (options->window_alarm && a.avg > options->window_average_threshold) {
+    events.emplace_back(AlarmTriggered{a.window_end, AlarmRule::window_average, a.avg,
+                                       options->window_average_threshold});
   }
   auto effect = persistence::effects::persist_all<DeviceState>(events);
   if (options->on_event) {
@@ -221,8 +225,14 @@ persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState> device_sp
   spec.event_handler = [threshold](DeviceState s, const DeviceEvent& e) {
     return apply_event(std::move(s), e, threshold);
   };
-  spec.command_handler = [opts, device](const DeviceState& s,
-                                        const DeviceCommand& c) -> DeviceEffect {
+  // Counts this incarnation as active until its handlers are destroyed with the actor.
+  std::shared_ptr<void> active;
+  if (options.on_active) {
+    options.on_active(+1);
+    active = std::shared_ptr<void>(nullptr, [f = options.on_active](void*) { f(-1); });
+  }
+  spec.command_handler = [opts, device, active](const DeviceState& s,
+                                                const DeviceCommand& c) -> DeviceEffect {
     if (const auto* rr = std::get_if<RecordReadings>(&c)) {
       return record_readings(opts, device, s, *rr);
     }

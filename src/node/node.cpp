@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <unordered_map>
 
@@ -197,9 +198,13 @@ std::uint64_t directory_bytes(const std::filesystem::path& dir) {
   return total;
 }
 
-/// The master key: the configured file, or `<data_dir>/master.key`, made on first start.
+/// The master key: the configured file, $WEFT_MASTER_KEY, or `<data_dir>/master.key` (made on
+/// first start).
 Result<persistence::Key> load_or_create_master_key(const NodeOptions& o) {
   if (!o.master_key_file.empty()) return persistence::Key::load_file(o.master_key_file);
+  if (const char* env = std::getenv("WEFT_MASTER_KEY"); env != nullptr && *env != '\0') {
+    return persistence::Key::from_env("WEFT_MASTER_KEY");
+  }
   const auto path = o.data_dir / "master.key";
   if (std::filesystem::exists(path)) return persistence::Key::load_file(path.string());
   auto key = persistence::Key::random();
@@ -430,6 +435,8 @@ Result<void> Node::Impl::stop() {
   if (http) http->stop();
   if (work) work->stop();
   window_job.reset();
+  if (retention) retention->stop();
+  retention.reset();
   if (system) {
     system->terminate();
   }
@@ -509,6 +516,9 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
 
   DeviceOptions dev;
   dev.alarm_threshold = o.temperature_threshold;
+  dev.window_average_threshold = o.window_average_threshold;
+  dev.temperature_alarm = o.temperature_alarm;
+  dev.window_alarm = o.window_alarm;
   dev.journal = impl->journal;
   dev.snapshots = impl->snapshots;
   dev.snapshot_every = o.snapshot_every;
@@ -517,6 +527,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   Impl* self = impl.get();
   dev.on_event = [self](const std::string& device, std::uint64_t seq, const DeviceEvent& e,
                         const DeviceState& s) { self->on_event(device, seq, e, s); };
+  dev.on_active = [self](int delta) { self->actors_active.fetch_add(delta); };
   impl->devices = impl->system->spawn<DevicesMsg>(devices_behavior(std::move(dev)), "devices");
 
   // Known devices, so the API lists them before they report again (their actors recover on
@@ -578,6 +589,25 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     if (!self->window_job) return 0.0;
     return static_cast<double>(self->window_job->metrics().checkpoints_completed);
   });
+
+  if (o.max_event_age || o.keep_snapshots != 0) {
+    persistence::RetentionOptions ro;
+    if (o.max_event_age) {
+      ro.max_event_age = std::chrono::duration_cast<std::chrono::milliseconds>(*o.max_event_age);
+    }
+    ro.keep_snapshots = o.keep_snapshots;
+    ro.interval = std::chrono::duration_cast<std::chrono::milliseconds>(o.retention_interval);
+    impl->retention = std::make_unique<persistence::Retention>(impl->journal, impl->snapshots, ro,
+                                                               impl->system->clock());
+    impl->retention->start([](const Result<persistence::RetentionReport>& r) {
+      if (!r) {
+        spdlog::warn("retention: {}", r.error().message());
+      } else if (r->events_deleted + r->snapshots_deleted > 0 || !r->errors.empty()) {
+        spdlog::info("retention: {} events and {} snapshots deleted, {} errors", r->events_deleted,
+                     r->snapshots_deleted, r->errors.size());
+      }
+    });
+  }
 
   impl->work = std::make_unique<detail::WorkQueue>();
   if (o.http_enabled) {

@@ -22,6 +22,7 @@
 #include "weft/node/windows.hpp"
 #include "weft/persistence/integrity_journal.hpp"
 #include "weft/persistence/recovery_permits.hpp"
+#include "weft/persistence/retention.hpp"
 #include "weft/persistence/rocksdb_journal.hpp"
 
 namespace weft::node::detail {
@@ -125,6 +126,7 @@ struct Node::Impl {
   ActorRef<DevicesMsg> devices;
   std::shared_ptr<LateCounts> late = std::make_shared<LateCounts>();
   std::unique_ptr<stream::Job> window_job;
+  std::unique_ptr<persistence::Retention> retention;
   std::unique_ptr<detail::NodeMetrics> metrics;
   detail::Directory directory;
   detail::EventHub hub;

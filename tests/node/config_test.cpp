@@ -75,7 +75,7 @@ TEST(Config, DefaultsAreTheIssues) {
   EXPECT_FALSE(c.retention.max_event_age);
   EXPECT_EQ(c.retention.keep_snapshots, 2u);
   EXPECT_EQ(c.retention.interval, 1h);
-  EXPECT_FALSE(c.keys.integrity);
+  EXPECT_TRUE(c.keys.integrity);
   EXPECT_EQ(c.keys.master_key_file, "");
   EXPECT_EQ(c.simulator.devices, 100u);
   EXPECT_EQ(c.simulator.rate_hz, 10.0);

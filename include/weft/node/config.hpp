@@ -94,7 +94,7 @@ struct RetentionSection {
 
 /// [keys]
 struct KeysSection {
-  bool integrity = false;       // hash-chain events (tamper evidence)
+  bool integrity = true;  // hash-chain and encrypt events per device (tamper evidence, forget)
   std::string master_key_file;  // empty: no key file (WEFT_MASTER_KEY may still supply one)
   friend bool operator==(const KeysSection&, const KeysSection&) = default;
 };
@@ -131,6 +131,14 @@ struct NodeConfig {
 /// The configuration as TOML, every key written: parse_config(to_toml(c)) == c for any
 /// configuration parse_config can return.
 [[nodiscard]] std::string to_toml(const NodeConfig& config);
+
+/// A broker address.
+struct MqttAddress {
+  std::string host;
+  std::uint16_t port = 1883;
+};
+/// "mqtt://host[:port]" (an IPv6 host in brackets); errors say what is wrong with it.
+[[nodiscard]] Result<MqttAddress> parse_mqtt_url(std::string_view url);
 
 /// "250ms", "5s", "2m", "1h", "30d" (also "ns", "us"): a non-negative whole number and a unit.
 [[nodiscard]] Result<Duration> parse_duration(std::string_view text);

@@ -176,7 +176,10 @@ using DevicesMsg = persistence::EntitiesMsg<DeviceCommand>;
 // --- The actor -------------------------------------------------------------------------------
 
 struct DeviceOptions {
-  double alarm_threshold = 80.0;
+  double alarm_threshold = 80.0;           // rule 1: a reading above it raises an alarm
+  double window_average_threshold = 80.0;  // rule 2: a window average above it raises one
+  bool temperature_alarm = true;           // rule 1 on
+  bool window_alarm = true;                // rule 2 on
   std::shared_ptr<persistence::Journal> journal;
   std::shared_ptr<persistence::SnapshotStore> snapshots;  // null: no snapshots
   std::uint64_t snapshot_every = 1000;
@@ -186,6 +189,9 @@ struct DeviceOptions {
   /// device id, sequence number, the event, the new state. Feeds SSE, MQTT out and metrics.
   std::function<void(const std::string&, std::uint64_t, const DeviceEvent&, const DeviceState&)>
       on_event;
+  /// Called with +1 when a device actor incarnation is created and -1 when it is gone (stopped,
+  /// passivated, failed): the node's count of active actors.
+  std::function<void(int)> on_active;
 };
 
 /// The spec of device `device`'s actor.

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "weft/core/clock.hpp"
@@ -55,13 +56,19 @@ struct NodeOptions {
   std::uint64_t snapshot_every = 1000;
   std::size_t max_recovering = 64;
 
+  // Retention: events older than this are deleted once a snapshot covers them (none: kept).
+  std::optional<Duration> max_event_age;
+  std::size_t keep_snapshots = 2;  // per device (0: no limit)
+  Duration retention_interval = std::chrono::hours(1);
+
   // The window job's checkpoints.
   Duration checkpoint_interval = std::chrono::seconds(10);
   std::size_t retained_checkpoints = 2;
 
   // Keys: integrity (hash chains) and per-device encryption, which DELETE /devices/{id} shreds.
   bool integrity = true;
-  /// The master key (hex, mode 0600). Empty: `<data_dir>/master.key`, created on first start.
+  /// The master key (hex, mode 0600). Empty: $WEFT_MASTER_KEY if set, else
+  /// `<data_dir>/master.key`, created on first start.
   std::string master_key_file;
 
   /// Runs simulated machines that call the ingest directly (or publish over MQTT when
