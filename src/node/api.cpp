@@ -100,6 +100,10 @@ bool check_device(Node::Impl& node, const std::string& id, HttpResponder& res) {
         400, "device id: expected 1-128 characters of [A-Za-z0-9._-], got '" + id + "'"));
     return false;
   }
+  if (node.is_forgotten(id)) {
+    res.respond(HttpResponse::error(404, "device '" + id + "' was forgotten (erased on request)"));
+    return false;
+  }
   auto exists = device_exists(node, id);
   if (!exists) {
     res.respond(HttpResponse::error(500, exists.error().message()));
@@ -126,6 +130,33 @@ void post_readings(Node::Impl& node, HttpRequest& req, HttpResponder& res) {
     node.metrics->rejected("body").inc();
     res.respond(HttpResponse::error(400, parsed.error().message()));
     return;
+  }
+  // Readings of erased devices are refused one by one (an id that was forgotten stays so).
+  {
+    std::lock_guard lock(node.forgotten_mutex);
+    if (!node.forgotten.empty()) {
+      std::vector<Reading> kept;
+      std::size_t index = 0;
+      std::size_t next_rejected = 0;
+      std::vector<RejectedItem> more;
+      for (auto& r : parsed->readings) {
+        // The batch index of this reading: skip the items already rejected before it.
+        while (next_rejected < parsed->rejected.size() &&
+               parsed->rejected[next_rejected].index == index) {
+          ++next_rejected;
+          ++index;
+        }
+        if (node.forgotten.contains(r.device)) {
+          more.push_back({index, "device: '" + r.device + "' was forgotten (erased on request)"});
+        } else {
+          kept.push_back(std::move(r));
+        }
+        ++index;
+      }
+      parsed->readings = std::move(kept);
+      parsed->rejected.insert(parsed->rejected.end(), more.begin(), more.end());
+      std::ranges::sort(parsed->rejected, {}, &RejectedItem::index);
+    }
   }
   for (const auto& r : parsed->rejected) {
     node.metrics->rejected(detail::reject_reason(r.error)).inc();
@@ -348,6 +379,10 @@ void delete_device(Node::Impl& node, const HttpRequest& req, HttpResponder& res)
   if (!forgotten) {
     res.respond(HttpResponse::error(500, forgotten.error().message()));
     return;
+  }
+  {
+    std::lock_guard lock(node.forgotten_mutex);
+    node.forgotten.emplace(id);
   }
   node.directory.remove(id);
   spdlog::info("node: forgot device '{}' ({} events erased)", id, *forgotten);

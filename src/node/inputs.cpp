@@ -67,6 +67,11 @@ void MqttIngest::on_message(io::MqttMessage&& msg) {
     msg.ack();
     return;
   }
+  if (node_.is_forgotten(reading->device)) {
+    node_.metrics->rejected("device").inc();
+    msg.ack();
+    return;
+  }
   auto held = std::make_shared<io::MqttMessage>(std::move(msg));
   std::vector<Reading> one;
   one.push_back(std::move(*reading));

@@ -506,6 +506,12 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     auto keys = persistence::RocksDbKeyStore::open((o.data_dir / "keys").string(), *master);
     if (!keys) return std::unexpected(keys.error().with_context("node: key store"));
     persistence::IntegrityOptions io;
+    impl->keys = keys->get();
+    auto gone = impl->keys->forgotten();
+    if (!gone) return std::unexpected(gone.error().with_context("node: key store"));
+    for (const auto& pid : *gone) {
+      if (const auto d = device_of_pid(pid); !d.empty()) impl->forgotten.emplace(d);
+    }
     io.key_store = std::move(*keys);
     auto integrity = persistence::IntegrityJournal::open(impl->raw_journal, *master, std::move(io));
     if (!integrity) return std::unexpected(integrity.error().with_context("node: integrity"));

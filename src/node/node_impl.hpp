@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -156,6 +157,15 @@ struct Node::Impl {
 
   bool stopped = false;
   std::mutex stop_mutex;
+
+  // Devices erased on request (DELETE): their ids are refused from then on.
+  persistence::KeyStore* keys = nullptr;  // owned by `integrity`
+  mutable std::mutex forgotten_mutex;
+  std::set<std::string, std::less<>> forgotten;
+  [[nodiscard]] bool is_forgotten(std::string_view device) const {
+    std::lock_guard lock(forgotten_mutex);
+    return forgotten.contains(device);
+  }
 
   ~Impl();
 

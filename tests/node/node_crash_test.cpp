@@ -185,11 +185,13 @@ TEST(NodeCrash, SigkillDuringIngestLosesNoAcknowledgedReadingAndRecordsEveryWind
       if (j["next"].is_null()) break;
       from = j["next"];
     }
-    for (const auto& [ts, n] : times)
+    for (const auto& [ts, n] : times) {
       EXPECT_EQ(n, 1) << id << " recorded ts " << ts << " " << n << " times";
+    }
     for (const auto& [dev, ts] : acked) {
-      if (dev == id)
+      if (dev == id) {
         EXPECT_TRUE(times.contains(ts)) << id << ": acknowledged ts " << ts << " is missing";
+      }
     }
     // Every window with readings is recorded once, with exactly those readings.
     json aggs;

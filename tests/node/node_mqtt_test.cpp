@@ -64,7 +64,9 @@ class NodeMqttTest : public ::testing::Test {
   }
   void TearDown() override {
     if (device_) device_->stop();
-    if (node_) ASSERT_TRUE(node_->stop());
+    if (node_) {
+      ASSERT_TRUE(node_->stop());
+    }
   }
 
   void publish(const std::string& device, const json& payload) {

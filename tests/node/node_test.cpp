@@ -24,7 +24,9 @@ class NodeTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
   void TearDown() override {
-    if (node_) ASSERT_TRUE(node_->stop());
+    if (node_) {
+      ASSERT_TRUE(node_->stop());
+    }
   }
 
   void start() {
@@ -158,11 +160,12 @@ TEST_F(NodeTest, WindowsCloseOnEachDevicesOwnWatermark) {
   ASSERT_EQ(two.size(), 2u);
   EXPECT_DOUBLE_EQ(two[1]["avg"].get<double>(), 90.5);
   ASSERT_TRUE(eventually([&] {
-    for (const auto& al : get_json("/api/v1/alarms")["alarms"]) {
+    const auto alarms = get_json("/api/v1/alarms");  // a named value: the loop must not dangle
+    for (const auto& al : alarms["alarms"]) {
       if (al["rule"] == "window_average" && al["device"] == "m-a") return true;
     }
     return false;
-  }));
+  })) << get_json("/api/v1/alarms").dump();
 }
 
 TEST_F(NodeTest, AWindowRecordedBeforeARestartIsNeverRecordedAgain) {
@@ -223,9 +226,20 @@ TEST_F(NodeTest, BadInputIsRejectedWithReasonsAndValidReadingsInTheSameBatchAreK
   EXPECT_EQ(indices, (std::vector<std::size_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(get_json("/api/v1/devices/m-ok")["readings"], 2);
 
-  // Not JSON at all, NaN (not JSON either), an object where an array belongs.
-  for (std::string_view bad :
-       {R"([{"device": "m-ok", )", R"([{"device":"m-ok","ts":1,"temperature":NaN}])", "hello"}) {
+  // NaN is not JSON: that item is rejected, and the valid one after it is still kept.
+  auto nan = request("POST", "/api/v1/readings",
+                     R"([{"device":"m-ok","ts":6,"temperature":NaN},
+                         {"device":"m-ok","ts":7,"temperature":72}])");
+  ASSERT_EQ(nan.status, 200) << nan.body;
+  EXPECT_EQ(json::parse(nan.body)["accepted"], 1) << nan.body;
+  EXPECT_EQ(json::parse(nan.body)["rejected"][0]["index"], 0) << nan.body;
+  EXPECT_NE(json::parse(nan.body)["rejected"][0]["error"].get<std::string>().find("temperature"),
+            std::string::npos)
+      << nan.body;
+  EXPECT_EQ(get_json("/api/v1/devices/m-ok")["readings"], 3);
+
+  // Not JSON at all, cut short, an object where an array belongs.
+  for (std::string_view bad : {R"([{"device": "m-ok", )", "hello", "42"}) {
     auto resp = request("POST", "/api/v1/readings", bad);
     EXPECT_EQ(resp.status, 400) << bad;
     EXPECT_NE(resp.body.find("error"), std::string::npos);
@@ -265,7 +279,18 @@ TEST_F(NodeTest, ForgettingADeviceShredsItsData) {
   EXPECT_EQ(del.status, 204) << del.body;
   EXPECT_EQ(request("GET", "/api/v1/devices/m-gdpr").status, 404);
   EXPECT_EQ(request("DELETE", "/api/v1/devices/m-gdpr").status, 404);
-  for (const auto& d : get_json("/api/v1/devices")["devices"]) EXPECT_NE(d["id"], "m-gdpr");
+  // Its id is refused from then on, item by item; the rest of the batch is kept.
+  auto again = post(json::array({reading("m-gdpr", kBase + 1, 70), reading("m-kept", kBase, 70)}));
+  EXPECT_EQ(again["accepted"], 1);
+  ASSERT_EQ(again["rejected"].size(), 1u);
+  EXPECT_EQ(again["rejected"][0]["index"], 0);
+  restart();
+  EXPECT_EQ(request("GET", "/api/v1/devices/m-gdpr").status, 404) << "forgotten across restarts";
+  EXPECT_EQ(get_json("/api/v1/devices/m-kept")["readings"], 1);
+  const auto devices = get_json("/api/v1/devices");
+  for (const auto& d : devices["devices"]) {
+    EXPECT_NE(d["id"], "m-gdpr");
+  }
 }
 
 TEST_F(NodeTest, TheEventStreamCarriesAlarmsReadingsAndStats) {
