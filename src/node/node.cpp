@@ -249,7 +249,8 @@ void Node::Impl::ingest(std::vector<Reading> readings, IngestSource source,
   // One command per device, in the order its readings came.
   std::vector<std::pair<std::string, std::vector<Reading>>> groups;
   {
-    std::unordered_map<std::string_view, std::size_t> index;
+    // Keyed by a copy: the readings' own strings move into the groups below.
+    std::unordered_map<std::string, std::size_t> index;
     for (auto& r : readings) {
       auto [it, fresh] = index.try_emplace(r.device, groups.size());
       if (fresh) groups.emplace_back(r.device, std::vector<Reading>{});

@@ -47,6 +47,24 @@ struct CipherCtxDeleter {
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
 
+// OpenSSL 3 looks an algorithm up in its provider tables on every EVP_sha256() /
+// EVP_aes_256_gcm() use ("implicit fetch"): with an HMAC and a seal per journal event that
+// lookup was most of the cost. Fetch once, keep for the process's life.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return md != nullptr ? md : EVP_sha256();
+}
+const EVP_CIPHER* aes_256_gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher != nullptr ? cipher : EVP_aes_256_gcm();
+}
+/// One cipher context per thread, reset for each use (seals and opens never nest).
+EVP_CIPHER_CTX* thread_cipher_ctx() {
+  thread_local CipherCtx ctx(EVP_CIPHER_CTX_new());
+  if (ctx) EVP_CIPHER_CTX_reset(ctx.get());
+  return ctx.get();
+}
+
 }  // namespace
 
 // ---- Key ----
@@ -187,7 +205,7 @@ Result<std::vector<std::byte>> hkdf_sha256(std::span<const std::byte> ikm,
   static const std::array<unsigned char, 32> zero_salt{};
   std::size_t out_len = length;
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
-      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
+      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), sha256_md()) <= 0 ||
       EVP_PKEY_CTX_set1_hkdf_salt(
           ctx.get(), salt.empty() ? zero_salt.data() : uc(salt),
           static_cast<int>(salt.empty() ? zero_salt.size() : salt.size())) <= 0 ||
@@ -216,7 +234,7 @@ Mac hmac_sha256(std::span<const std::byte> key, std::span<const std::byte> data)
   Mac out{};
   unsigned int len = 0;
   static const unsigned char empty = 0;
-  HMAC(EVP_sha256(), key.empty() ? &empty : uc(key), static_cast<int>(key.size()),
+  HMAC(sha256_md(), key.empty() ? &empty : uc(key), static_cast<int>(key.size()),
        data.empty() ? &empty : uc(data), data.size(), reinterpret_cast<unsigned char*>(out.data()),
        &len);
   return out;
@@ -230,7 +248,7 @@ Mac sha256(std::span<const std::byte> data) {
   Mac out{};
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
-             EVP_sha256(), nullptr);
+             sha256_md(), nullptr);
   return out;
 }
 
@@ -252,23 +270,23 @@ Result<std::vector<std::byte>> aes_gcm_encrypt_with_nonce(
   out[0] = std::byte{kSealVersion};
   std::memcpy(out.data() + 1, nonce.data(), kNonceBytes);
   auto* ct = reinterpret_cast<unsigned char*>(out.data() + 1 + kNonceBytes);
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
   int len = 0;
-  bool ok =
-      ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
-      (aad.empty() ||
-       EVP_EncryptUpdate(ctx.get(), nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
+  bool ok = ctx != nullptr &&
+            EVP_EncryptInit_ex(ctx, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+            EVP_EncryptInit_ex(ctx, nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
+            (aad.empty() ||
+             EVP_EncryptUpdate(ctx, nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
   // EVP lengths are int: feed large inputs in chunks.
   std::size_t done = 0;
   while (ok && done < plaintext.size()) {
     int chunk = static_cast<int>(std::min<std::size_t>(plaintext.size() - done, 1u << 30));
-    ok = EVP_EncryptUpdate(ctx.get(), ct + done, &len, uc(plaintext) + done, chunk) == 1;
+    ok = EVP_EncryptUpdate(ctx, ct + done, &len, uc(plaintext) + done, chunk) == 1;
     done += static_cast<std::size_t>(len);
   }
-  ok = ok && EVP_EncryptFinal_ex(ctx.get(), ct + done, &len) == 1 &&
-       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, ct + plaintext.size()) == 1;
+  ok = ok && EVP_EncryptFinal_ex(ctx, ct + done, &len) == 1 &&
+       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, ct + plaintext.size()) == 1;
   if (!ok) return fail(Errc::internal, "AES-256-GCM encryption failed in OpenSSL");
   return out;
 }
@@ -299,25 +317,24 @@ Result<std::vector<std::byte>> aes_gcm_decrypt(const Key& key, std::span<const s
   auto tag = sealed.subspan(1 + kNonceBytes + n, kTagBytes);
   std::vector<std::byte> out(n);
   auto* pt = reinterpret_cast<unsigned char*>(out.data());
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
   int len = 0;
-  bool ok =
-      ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
-      (aad.empty() ||
-       EVP_DecryptUpdate(ctx.get(), nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
+  bool ok = ctx != nullptr &&
+            EVP_DecryptInit_ex(ctx, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+            EVP_DecryptInit_ex(ctx, nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
+            (aad.empty() ||
+             EVP_DecryptUpdate(ctx, nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
   std::size_t done = 0;
   while (ok && done < n) {
     int chunk = static_cast<int>(std::min<std::size_t>(n - done, 1u << 30));
-    ok = EVP_DecryptUpdate(ctx.get(), pt + done, &len, uc(ct) + done, chunk) == 1;
+    ok = EVP_DecryptUpdate(ctx, pt + done, &len, uc(ct) + done, chunk) == 1;
     done += static_cast<std::size_t>(len);
   }
   std::array<unsigned char, kTagBytes> tag_copy{};
   std::memcpy(tag_copy.data(), tag.data(), kTagBytes);
-  ok = ok &&
-       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag_copy.data()) == 1 &&
-       EVP_DecryptFinal_ex(ctx.get(), pt + done, &len) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag_copy.data()) == 1 &&
+       EVP_DecryptFinal_ex(ctx, pt + done, &len) == 1;
   if (!ok) {
     OPENSSL_cleanse(out.data(), out.size());
     return fail(Errc::corrupted,
