@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "temp_dir.hpp"
 #include "weft/actor/actor_system.hpp"
 #include "weft/persistence/memory_journal.hpp"
@@ -28,14 +29,7 @@ using persistence::EntityEnvelope;
 
 /// Polls `done` until it holds or 20 s pass.
 bool eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    // A short pause between polls, not a wait for the event: the job needs the CPU more than
-    // the poller does on a busy machine.
-    std::this_thread::sleep_for(1ms);
-  }
-  return done();
+  return weft::test::eventually(done, 20s);
 }
 
 /// A journal that counts appends (one per command is the contract) and passes everything on.
