@@ -6,13 +6,17 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <list>
 #include <memory>
+#include <unordered_map>
 
 namespace weft::persistence {
 
@@ -58,11 +62,188 @@ const EVP_CIPHER* aes_256_gcm() {
   static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
   return cipher != nullptr ? cipher : EVP_aes_256_gcm();
 }
-/// One cipher context per thread, reset for each use (seals and opens never nest).
-EVP_CIPHER_CTX* thread_cipher_ctx() {
-  thread_local CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (ctx) EVP_CIPHER_CTX_reset(ctx.get());
-  return ctx.get();
+/// AES-256-GCM contexts per thread, each holding one key's schedule for one direction: a seal
+/// or an open with a key seen lately then only loads its nonce. A node opens the events of a
+/// few hundred devices, each with its own data key, in turn; the least recently used context
+/// is re-keyed when a new key comes. Key bytes are copied only as the map's lookup key and
+/// are wiped when they leave.
+class ThreadCipherContexts {
+ public:
+  static constexpr std::size_t kCapacity = 256;
+
+  ~ThreadCipherContexts() {
+    for (auto& e : lru_) OPENSSL_cleanse(e.key.data(), e.key.size());
+  }
+
+  /// A context keyed with `key` for `encrypt`ion or decryption; the caller sets the nonce.
+  /// nullptr if OpenSSL fails.
+  EVP_CIPHER_CTX* keyed(const Key& key, bool encrypt) {
+    // Indexed by the key's public id (collisions are told apart by the bytes).
+    const std::uint64_t tag = (std::uint64_t{key.id()} << 1) | (encrypt ? 1 : 0);
+    auto [first, last] = index_.equal_range(tag);
+    for (auto it = first; it != last; ++it) {
+      if (CRYPTO_memcmp(it->second->key.data(), key.bytes().data(), kKeyBytes) == 0) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return it->second->ctx.get();
+      }
+    }
+    if (lru_.size() >= kCapacity) {
+      auto victim = std::prev(lru_.end());
+      auto [vf, vl] = index_.equal_range(victim->tag);
+      for (auto it = vf; it != vl; ++it) {
+        if (it->second == victim) {
+          index_.erase(it);
+          break;
+        }
+      }
+      OPENSSL_cleanse(victim->key.data(), victim->key.size());
+      lru_.erase(victim);
+    }
+    Entry e;
+    e.ctx.reset(EVP_CIPHER_CTX_new());
+    if (!e.ctx || EVP_CipherInit_ex(e.ctx.get(), aes_256_gcm(), nullptr, uc(key.bytes()), nullptr,
+                                    encrypt ? 1 : 0) != 1) {
+      return nullptr;
+    }
+    std::memcpy(e.key.data(), key.bytes().data(), kKeyBytes);
+    e.tag = tag;
+    lru_.push_front(std::move(e));
+    index_.emplace(tag, lru_.begin());
+    return lru_.front().ctx.get();
+  }
+
+  static ThreadCipherContexts& of_thread() {
+    thread_local ThreadCipherContexts contexts;
+    return contexts;
+  }
+
+ private:
+  struct Entry {
+    CipherCtx ctx;
+    std::array<std::byte, kKeyBytes> key{};
+    std::uint64_t tag = 0;
+  };
+  std::list<Entry> lru_;
+  std::unordered_multimap<std::uint64_t, std::list<Entry>::iterator> index_;
+};
+
+EVP_MAC* hmac_algorithm() {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
+
+EVP_MAC_CTX* new_hmac_ctx(std::span<const std::byte> key) {
+  if (hmac_algorithm() == nullptr) return nullptr;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac_algorithm());
+  char digest[] = "SHA2-256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                               OSSL_PARAM_construct_end()};
+  if (ctx != nullptr && EVP_MAC_init(ctx, uc(key), key.size(), params) != 1) {
+    EVP_MAC_CTX_free(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
+}  // namespace
+
+/// HMAC contexts keyed once per thread for the few keys in use (a journal signs every event
+/// with one key): a message then costs its hashing, not a fetch and two pad hashes. A context
+/// is lent to one HmacSha256 at a time (a second one alive with the same key gets its own).
+/// Least recently used goes first; the copied key bytes are wiped when they leave.
+class HmacSha256::Contexts {
+ public:
+  ~Contexts() {
+    for (auto& e : entries_) release(e);
+  }
+
+  static Contexts& of_thread() {
+    thread_local Contexts contexts;
+    return contexts;
+  }
+
+  /// A context ready for update(), lent until give_back(); nullptr if OpenSSL fails.
+  EVP_MAC_CTX* lend(const Key& key) {
+    auto bytes = key.bytes();
+    Entry* slot = nullptr;
+    for (auto& e : entries_) {
+      if (e.ctx != nullptr && !e.lent &&
+          CRYPTO_memcmp(e.key.data(), bytes.data(), kKeyBytes) == 0) {
+        if (EVP_MAC_init(e.ctx, nullptr, 0, nullptr) != 1) return nullptr;
+        e.used = ++clock_;
+        e.lent = true;
+        return e.ctx;
+      }
+      if (!e.lent && (slot == nullptr || e.used < slot->used)) slot = &e;
+    }
+    if (slot == nullptr) return new_hmac_ctx(bytes);  // all lent: a private one
+    release(*slot);
+    slot->ctx = new_hmac_ctx(bytes);
+    if (slot->ctx == nullptr) return nullptr;
+    std::memcpy(slot->key.data(), bytes.data(), kKeyBytes);
+    slot->used = ++clock_;
+    slot->lent = true;
+    return slot->ctx;
+  }
+
+  void give_back(EVP_MAC_CTX* ctx) {
+    for (auto& e : entries_) {
+      if (e.ctx == ctx) {
+        e.lent = false;
+        return;
+      }
+    }
+    EVP_MAC_CTX_free(ctx);
+  }
+
+ private:
+  struct Entry {
+    std::array<std::byte, kKeyBytes> key{};
+    EVP_MAC_CTX* ctx = nullptr;
+    std::uint64_t used = 0;
+    bool lent = false;
+  };
+  static void release(Entry& e) {
+    EVP_MAC_CTX_free(e.ctx);
+    e = Entry{};
+    OPENSSL_cleanse(e.key.data(), e.key.size());
+  }
+  std::array<Entry, 8> entries_{};
+  std::uint64_t clock_ = 0;
+};
+
+namespace {
+
+/// Bumped in a child after fork(): its copy of a parent's unused nonces must not be used.
+std::atomic<std::uint64_t> fork_generation{0};
+
+/// Random nonces drawn from the CSPRNG a few hundred at a time: one RAND_bytes per event was
+/// a tenth of a journal append. Every nonce is still 96 fresh random bits, used once.
+bool next_nonce(std::span<std::byte, kNonceBytes> out) {
+  constexpr std::size_t kBatch = 256;
+  struct Pool {
+    std::array<std::byte, kBatch * kNonceBytes> bytes{};
+    std::size_t next = kBatch;
+    std::uint64_t generation = 0;
+    ~Pool() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+  };
+  static const bool registered = [] {
+    return pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }) == 0;
+  }();
+  thread_local Pool pool;
+  const auto generation = fork_generation.load(std::memory_order_relaxed);
+  if (!registered || pool.next == kBatch || pool.generation != generation) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.bytes.data()),
+                   static_cast<int>(pool.bytes.size())) != 1) {
+      return false;
+    }
+    pool.next = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(out.data(), pool.bytes.data() + pool.next * kNonceBytes, kNonceBytes);
+  OPENSSL_cleanse(pool.bytes.data() + pool.next * kNonceBytes, kNonceBytes);
+  ++pool.next;
+  return true;
 }
 
 }  // namespace
@@ -241,7 +422,33 @@ Mac hmac_sha256(std::span<const std::byte> key, std::span<const std::byte> data)
 }
 
 Mac hmac_sha256(const Key& key, std::span<const std::byte> data) {
-  return hmac_sha256(std::span<const std::byte>(key.bytes()), data);
+  HmacSha256 mac(key);
+  mac.update(data);
+  return mac.finish();
+}
+
+HmacSha256::HmacSha256(const Key& key) : ctx_(Contexts::of_thread().lend(key)) {
+  // Only an OpenSSL internal failure gets here; an unkeyed MAC would be worse than stopping.
+  if (ctx_ == nullptr) std::abort();
+}
+
+HmacSha256::~HmacSha256() {
+  Contexts::of_thread().give_back(static_cast<EVP_MAC_CTX*>(ctx_));
+}
+
+void HmacSha256::update(std::span<const std::byte> data) {
+  if (!data.empty()) EVP_MAC_update(static_cast<EVP_MAC_CTX*>(ctx_), uc(data), data.size());
+}
+
+Mac HmacSha256::finish() {
+  Mac out{};
+  std::size_t len = 0;
+  if (EVP_MAC_final(static_cast<EVP_MAC_CTX*>(ctx_), reinterpret_cast<unsigned char*>(out.data()),
+                    &len, out.size()) != 1 ||
+      len != out.size()) {
+    std::abort();
+  }
+  return out;
 }
 
 Mac sha256(std::span<const std::byte> data) {
@@ -270,12 +477,9 @@ Result<std::vector<std::byte>> aes_gcm_encrypt_with_nonce(
   out[0] = std::byte{kSealVersion};
   std::memcpy(out.data() + 1, nonce.data(), kNonceBytes);
   auto* ct = reinterpret_cast<unsigned char*>(out.data() + 1 + kNonceBytes);
-  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
+  EVP_CIPHER_CTX* ctx = ThreadCipherContexts::of_thread().keyed(key, true);
   int len = 0;
-  bool ok = ctx != nullptr &&
-            EVP_EncryptInit_ex(ctx, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_EncryptInit_ex(ctx, nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
+  bool ok = ctx != nullptr && EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, uc(nonce)) == 1 &&
             (aad.empty() ||
              EVP_EncryptUpdate(ctx, nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
   // EVP lengths are int: feed large inputs in chunks.
@@ -294,9 +498,7 @@ Result<std::vector<std::byte>> aes_gcm_encrypt_with_nonce(
 Result<std::vector<std::byte>> aes_gcm_encrypt(const Key& key, std::span<const std::byte> plaintext,
                                                std::span<const std::byte> aad) {
   std::array<std::byte, kNonceBytes> nonce{};
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) != 1) {
-    return fail(Errc::internal, "the OpenSSL random generator failed");
-  }
+  if (!next_nonce(nonce)) return fail(Errc::internal, "the OpenSSL random generator failed");
   return aes_gcm_encrypt_with_nonce(key, nonce, plaintext, aad);
 }
 
@@ -317,12 +519,9 @@ Result<std::vector<std::byte>> aes_gcm_decrypt(const Key& key, std::span<const s
   auto tag = sealed.subspan(1 + kNonceBytes + n, kTagBytes);
   std::vector<std::byte> out(n);
   auto* pt = reinterpret_cast<unsigned char*>(out.data());
-  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
+  EVP_CIPHER_CTX* ctx = ThreadCipherContexts::of_thread().keyed(key, false);
   int len = 0;
-  bool ok = ctx != nullptr &&
-            EVP_DecryptInit_ex(ctx, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx, nullptr, nullptr, uc(key.bytes()), uc(nonce)) == 1 &&
+  bool ok = ctx != nullptr && EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, uc(nonce)) == 1 &&
             (aad.empty() ||
              EVP_DecryptUpdate(ctx, nullptr, &len, uc(aad), static_cast<int>(aad.size())) == 1);
   std::size_t done = 0;

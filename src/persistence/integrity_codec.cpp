@@ -63,26 +63,29 @@ Result<MacField> decode(std::span<const std::byte> stored) {
 }
 
 Mac compute_mac(const Key& mac_key, const EventRecord& event, std::uint8_t flags, const Mac& prev) {
-  std::vector<std::byte> in;
-  in.reserve(2 + 8 + event.persistence_id.size() + 8 + 8 + event.manifest.size() + 4 + 8 +
-             event.payload.size() + prev.size());
-  in.push_back(std::byte{kMacFormat});
-  in.push_back(std::byte{flags});
-  put_bytes(in, byte_view(event.persistence_id));
-  put_u64(in, event.sequence_nr);
-  put_bytes(in, byte_view(event.manifest));
-  put_u32(in, event.version);
-  put_bytes(in, event.payload);
-  in.insert(in.end(), prev.begin(), prev.end());
-  return hmac_sha256(mac_key, in);
+  // Fed in pieces: the payload is hashed where it lies, not copied.
+  thread_local std::vector<std::byte> head;
+  head.clear();
+  head.push_back(std::byte{kMacFormat});
+  head.push_back(std::byte{flags});
+  put_bytes(head, byte_view(event.persistence_id));
+  put_u64(head, event.sequence_nr);
+  put_bytes(head, byte_view(event.manifest));
+  put_u32(head, event.version);
+  put_u64(head, event.payload.size());
+  HmacSha256 mac(mac_key);
+  mac.update(head);
+  mac.update(event.payload);
+  mac.update(prev);
+  return mac.finish();
 }
 
-std::vector<std::byte> payload_aad(std::string_view persistence_id, std::uint64_t sequence_nr) {
-  std::vector<std::byte> aad;
-  put_bytes(aad, byte_view("weft/event-payload/v1"));
-  put_bytes(aad, byte_view(persistence_id));
-  put_u64(aad, sequence_nr);
-  return aad;
+void payload_aad(std::vector<std::byte>& out, std::string_view persistence_id,
+                 std::uint64_t sequence_nr) {
+  out.clear();
+  put_bytes(out, byte_view("weft/event-payload/v1"));
+  put_bytes(out, byte_view(persistence_id));
+  put_u64(out, sequence_nr);
 }
 
 }  // namespace weft::persistence::integrity_codec

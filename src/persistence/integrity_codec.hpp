@@ -46,8 +46,9 @@ struct MacField {
                               const Mac& prev);
 
 /// The AAD of an encrypted payload: its persistence id and sequence number, so a sealed
-/// payload moved to another event does not open.
-[[nodiscard]] std::vector<std::byte> payload_aad(std::string_view persistence_id,
-                                                 std::uint64_t sequence_nr);
+/// payload moved to another event does not open. Written into `out` (replacing what it held),
+/// reusing its storage.
+void payload_aad(std::vector<std::byte>& out, std::string_view persistence_id,
+                 std::uint64_t sequence_nr);
 
 }  // namespace weft::persistence::integrity_codec

@@ -283,6 +283,7 @@ struct IntegrityJournal::Impl {
   /// (the events must then not be returned).
   Result<bool> open_payloads(const std::string& pid, std::vector<EventRecord*> events) {
     std::optional<Key> key;
+    thread_local std::vector<std::byte> aad;
     for (auto* e : events) {
       auto field = codec::decode(e->mac);
       if (!field || (field->flags & codec::kFlagEncrypted) == 0) continue;
@@ -300,7 +301,8 @@ struct IntegrityJournal::Impl {
         }
         key = std::move(*k);
       }
-      auto plain = aes_gcm_decrypt(*key, e->payload, codec::payload_aad(pid, e->sequence_nr));
+      codec::payload_aad(aad, pid, e->sequence_nr);
+      auto plain = aes_gcm_decrypt(*key, e->payload, aad);
       if (!plain) {
         return fail(Errc::corrupted, "integrity: the payload of '" + pid + "' at sequence " +
                                          std::to_string(e->sequence_nr) +
@@ -322,8 +324,10 @@ struct IntegrityJournal::Impl {
         promise.complete(std::unexpected(key.error()));
         return;
       }
+      std::vector<std::byte> aad;
       for (auto& e : batch.events) {
-        auto sealed = aes_gcm_encrypt(**key, e.payload, codec::payload_aad(pid, e.sequence_nr));
+        codec::payload_aad(aad, pid, e.sequence_nr);
+        auto sealed = aes_gcm_encrypt(**key, e.payload, aad);
         if (!sealed) {
           promise.complete(std::unexpected(sealed.error()));
           return;
@@ -529,14 +533,14 @@ struct IntegrityJournal::Impl {
 
   /// Takes one inner page into `fill`; true if another page is needed (events were left out
   /// of a full page).
-  bool absorb(TagFill& fill, const Result<std::vector<TaggedEvent>>& page, std::size_t asked) {
+  bool absorb(TagFill& fill, Result<std::vector<TaggedEvent>> page, std::size_t asked) {
     if (!page) {
       fill.promise.complete(std::unexpected(page.error()));
       return false;
     }
-    for (const auto& te : *page) {
+    for (auto& te : *page) {
       fill.after = te.offset;
-      const std::string& pid = te.event.persistence_id;
+      const std::string& pid = te.event.persistence_id;  // last used before te moves
       if (is_forgotten(pid) || is_quarantined(pid)) continue;
       auto field = check_event(te.event, pid);
       if (!field) {
@@ -545,15 +549,14 @@ struct IntegrityJournal::Impl {
         fill.promise.complete(std::unexpected(e));
         return false;
       }
-      TaggedEvent copy = te;
-      auto opened = open_payloads(pid, {&copy.event});
+      auto opened = open_payloads(pid, {&te.event});
       if (!opened) {
         auto e = broken(pid, opened.error());
         if (policy == ChainBreakPolicy::quarantine && e.code() == Errc::corrupted) continue;
         fill.promise.complete(std::unexpected(e));
         return false;
       }
-      if (*opened) fill.out.push_back(std::move(copy));
+      if (*opened) fill.out.push_back(std::move(te));
     }
     if (page->size() < asked || fill.out.size() >= fill.max) {
       fill.promise.complete(std::move(fill.out));
@@ -573,7 +576,7 @@ struct IntegrityJournal::Impl {
         });
         return;
       }
-      if (!absorb(*fill, page.get(), asked)) return;
+      if (!absorb(*fill, std::move(page).take(), asked)) return;
     }
   }
 

@@ -32,6 +32,17 @@ TEST(Future, CompletesOnceAndKeepsTheFirstResult) {
   EXPECT_EQ(r.error().code(), Errc::timeout);
 }
 
+TEST(Future, TakeMovesTheResultOutAndLeavesTheFutureEmpty) {
+  Promise<std::vector<int>> p;
+  auto f = p.future();
+  std::thread producer([&] { p.complete(std::vector<int>{1, 2, 3}); });
+  auto r = std::move(f).take();
+  producer.join();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(*r, (std::vector<int>{1, 2, 3}));
+  EXPECT_FALSE(f.valid());  // NOLINT(bugprone-use-after-move): take() empties it
+}
+
 TEST(Future, CallbacksRunOnceBeforeOrAfterCompletion) {
   Promise<int> p;
   auto f = p.future();

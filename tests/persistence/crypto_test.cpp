@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 namespace weft::persistence {
 namespace {
@@ -49,6 +50,65 @@ TEST(Hkdf, DerivedKeysDifferByPurposeAndAreStable) {
 TEST(Hmac, Rfc4231TestCase2) {
   auto mac = hmac_sha256(byte_view("Jefe"), byte_view("what do ya want for nothing?"));
   EXPECT_EQ(to_hex(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+// The keyed per-thread contexts give what the one-shot gives, message after message, across
+// more keys than a thread keeps prepared, and for a message fed in pieces.
+TEST(Hmac, PreparedKeysAgreeWithOneShot) {
+  std::vector<Key> keys;
+  for (int i = 0; i < 11; ++i) keys.push_back(Key::random().value());
+  const std::vector<std::string> messages = {"", "a", "what do ya want for nothing?",
+                                             std::string(200, 'x')};
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& k : keys) {
+      for (const auto& m : messages) {
+        EXPECT_EQ(hmac_sha256(k, byte_view(m)),
+                  hmac_sha256(std::span<const std::byte>(k.bytes()), byte_view(m)));
+      }
+    }
+  }
+  const std::string whole = "what do ya want for nothing?";
+  HmacSha256 pieces(keys[0]);
+  pieces.update(byte_view(whole.substr(0, 7)));
+  pieces.update({});
+  pieces.update(byte_view(whole.substr(7)));
+  EXPECT_EQ(pieces.finish(), hmac_sha256(keys[0], byte_view(whole)));
+}
+
+// Nonces come from a pool: none repeats, and seals of one plaintext all differ.
+TEST(AesGcm, NoncesNeverRepeat) {
+  auto key = Key::random().value();
+  std::set<std::string> nonces;
+  const int n = 2000;  // several refills of the pool
+  for (int i = 0; i < n; ++i) {
+    auto sealed = aes_gcm_encrypt(key, byte_view("same")).value();
+    nonces.insert(to_hex(std::span<const std::byte>(sealed).subspan(1, kNonceBytes)));
+    auto opened = aes_gcm_decrypt(key, sealed).value();
+    ASSERT_EQ(std::string(reinterpret_cast<const char*>(opened.data()), opened.size()), "same");
+  }
+  EXPECT_EQ(nonces.size(), static_cast<std::size_t>(n));
+}
+
+// Keyed cipher contexts are kept per thread: more keys than it keeps, in turn, each sealing
+// and opening its own messages, a failed open in between, and the right key still opening.
+TEST(AesGcm, ManyKeysInTurn) {
+  std::vector<Key> keys;
+  for (int i = 0; i < 300; ++i) keys.push_back(Key::random().value());
+  std::vector<std::vector<std::byte>> sealed;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const std::string text = "message " + std::to_string(i);
+      auto s = aes_gcm_encrypt(keys[i], byte_view(text), byte_view("aad")).value();
+      EXPECT_FALSE(aes_gcm_decrypt(keys[(i + 1) % keys.size()], s, byte_view("aad")));
+      auto opened = aes_gcm_decrypt(keys[i], s, byte_view("aad")).value();
+      ASSERT_EQ(std::string(reinterpret_cast<const char*>(opened.data()), opened.size()), text);
+      if (round == 0) sealed.push_back(std::move(s));
+    }
+  }
+  for (std::size_t i = 0; i < keys.size(); i += 7) {
+    EXPECT_TRUE(aes_gcm_decrypt(keys[i], sealed[i], byte_view("aad")));
+    EXPECT_FALSE(aes_gcm_decrypt(keys[i], sealed[i], byte_view("other")));
+  }
 }
 
 TEST(Hmac, ConstantTimeEqual) {

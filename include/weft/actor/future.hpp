@@ -45,6 +45,18 @@ class Future {
     return *state_->value;
   }
 
+  /// Blocks until complete and moves the result out instead of copying it: for the one
+  /// consumer of a large result. Every copy of this future then sees a moved-from value, and
+  /// so does a callback registered later.
+  [[nodiscard]] Result<T> take() && {
+    std::unique_lock lock(state_->mutex);
+    state_->done.wait(lock, [&] { return state_->value.has_value(); });
+    Result<T> out = std::move(*state_->value);
+    lock.unlock();
+    state_.reset();
+    return out;
+  }
+
   /// Blocks up to `timeout` of real time; nullopt if still pending.
   [[nodiscard]] std::optional<Result<T>> wait_for(Duration timeout) const {
     std::unique_lock lock(state_->mutex);

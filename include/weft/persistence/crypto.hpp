@@ -75,6 +75,24 @@ using Mac = std::array<std::byte, 32>;
 [[nodiscard]] Mac hmac_sha256(std::span<const std::byte> key, std::span<const std::byte> data);
 [[nodiscard]] Mac hmac_sha256(const Key& key, std::span<const std::byte> data);
 
+/// HMAC-SHA256 over pieces fed one after another, for a message assembled from parts. The
+/// keyed state is prepared once per thread and key, so a short message costs little more than
+/// its hashing. Lives on one thread.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(const Key& key);
+  ~HmacSha256();
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+  void update(std::span<const std::byte> data);
+  /// The MAC of everything fed; call once.
+  [[nodiscard]] Mac finish();
+
+ private:
+  class Contexts;
+  void* ctx_;  // an EVP_MAC_CTX lent by the thread's Contexts
+};
+
 /// SHA-256 of `data`.
 [[nodiscard]] Mac sha256(std::span<const std::byte> data);
 

@@ -108,8 +108,7 @@ SourceFactory<T> from_journal_tag(JournalTagSpec<T> spec) {
         pending_.on_complete([w = wake_](const auto&) { w->poke(); });
       }
       if (!pending_.is_ready()) return SourceStatus::idle;
-      auto page = pending_.get();
-      pending_ = {};
+      auto page = std::move(pending_).take();
       if (!page) {
         this->ctx().dead_letter({{},
                                  "reading tag '" + spec_.tag + "' after offset " +
