@@ -14,7 +14,8 @@ namespace weft::node::detail {
 
 // --- MQTT -----------------------------------------------------------------------------------
 
-MqttIngest::MqttIngest(Node::Impl& node) : node_(node), prefix_(node.options.mqtt_prefix) {}
+MqttIngest::MqttIngest(Node::Impl& node)
+    : node_(node), flow_(std::make_shared<Flow>(node)), prefix_(node.options.mqtt_prefix) {}
 
 MqttIngest::~MqttIngest() {
   stop();
@@ -72,14 +73,38 @@ void MqttIngest::on_message(io::MqttMessage&& msg) {
     msg.ack();
     return;
   }
-  auto held = std::make_shared<io::MqttMessage>(std::move(msg));
-  std::vector<Reading> one;
-  one.push_back(std::move(*reading));
-  node_.ingest(std::move(one), IngestSource::mqtt, [held](Result<std::size_t> r) {
-    // Only a durable reading is acknowledged; otherwise the broker sends it again after the
-    // next connect (or to the next run of the node).
-    if (r) held->ack();
-  });
+  {
+    std::lock_guard lock(flow_->mutex);
+    flow_->pending.readings.push_back(std::move(*reading));
+    flow_->pending.messages.push_back(std::move(msg));
+  }
+  pump(flow_);
+}
+
+void MqttIngest::pump(const std::shared_ptr<Flow>& flow) {
+  std::lock_guard submit(flow->submit);
+  Pending batch;
+  {
+    std::lock_guard lock(flow->mutex);
+    if (flow->in_flight >= kMaxInFlight || flow->pending.readings.empty()) return;
+    ++flow->in_flight;
+    batch = std::move(flow->pending);
+    flow->pending = {};
+  }
+  auto messages = std::make_shared<std::vector<io::MqttMessage>>(std::move(batch.messages));
+  flow->node.ingest(std::move(batch.readings), IngestSource::mqtt,
+                    [flow, messages](Result<std::size_t> r) {
+                      // Only durable readings are acknowledged; otherwise the broker sends
+                      // them again after the next connect (or to the next run of the node).
+                      if (r) {
+                        for (auto& m : *messages) m.ack();
+                      }
+                      {
+                        std::lock_guard lock(flow->mutex);
+                        --flow->in_flight;
+                      }
+                      pump(flow);
+                    });
 }
 
 void MqttIngest::publish_out(const std::string& device, std::string_view kind,

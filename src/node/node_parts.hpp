@@ -2,8 +2,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "node_impl.hpp"
 #include "weft/io/mqtt_client.hpp"
@@ -27,10 +29,35 @@ class MqttIngest {
   [[nodiscard]] io::MqttStats stats() const;
 
  private:
+  /// Readings that arrived while earlier ones were being persisted, with their messages.
+  struct Pending {
+    std::vector<Reading> readings;
+    std::vector<io::MqttMessage> messages;  // acknowledged together once all are durable
+  };
+  /// Shared with the ingest callbacks, which may finish after this object is gone.
+  struct Flow {
+    Node::Impl& node;
+    // Held while a batch is taken and handed to the node, so batches reach the device actors
+    // in the order they were formed (a device's readings stay in arrival order). Recursive:
+    // a refused batch completes inside the hand-over, and its callback pumps again.
+    std::recursive_mutex submit;
+    std::mutex mutex;  // guards the rest
+    Pending pending;
+    unsigned in_flight = 0;
+  };
+
   explicit MqttIngest(Node::Impl& node);
   void on_message(io::MqttMessage&& msg);
+  /// Persists what is pending if fewer than kMaxInFlight batches are being persisted.
+  static void pump(const std::shared_ptr<Flow>& flow);
+
+  // One QoS 1 message per reading: persisting each on its own costs a journal round trip per
+  // message. Messages arriving while a batch is persisted join the next one, so batches grow
+  // with the load and a lone message still goes at once.
+  static constexpr unsigned kMaxInFlight = 2;
 
   Node::Impl& node_;
+  std::shared_ptr<Flow> flow_;
   std::unique_ptr<io::MqttClient> client_;
   std::string prefix_;
 };
