@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -77,6 +78,18 @@ rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes) {
 // RocksDB's own messages go to spdlog (warnings and worse), not to a LOG file in the data
 // directory: that file would fill a full disk further, and RocksDB's logger asserts when it
 // writes after a failed write.
+/// Turns off RocksDB's own background recovery from errors such as a full disk: the writer
+/// resumes the database itself (DB::Resume) before its next write. Both at once race, and in
+/// RocksDB 7.8 with atomic_flush the background recovery could leave a flush waiting forever
+/// and DB::Close with it (facebook/rocksdb#11867, fixed in 8.7); seen once in the disk-full test.
+class ResumeOnNextWrite final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status /*error*/,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 class SpdlogLogger final : public rocksdb::Logger {
  public:
   explicit SpdlogLogger(std::string directory)
@@ -1256,6 +1269,7 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
   // Folds skip the WAL; flushing every column family at the same point keeps the fold, its
   // metadata and the deletion of the folded log together (see Impl::fold).
   db_options.atomic_flush = true;
+  db_options.listeners.push_back(std::make_shared<ResumeOnNextWrite>());
   // An incomplete last WAL record (a crash mid-write: never acknowledged) is dropped; damage
   // anywhere else stops the open with an error instead of silently losing later records.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
