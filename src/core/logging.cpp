@@ -1,5 +1,7 @@
 #include "weft/core/logging.hpp"
 
+#include "weft/core/json_escape.hpp"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
@@ -15,33 +17,9 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (const char c : std::string_view(msg.payload.data(), msg.payload.size())) {
-      switch (c) {
-        case '"':
-          dest.append(std::string_view("\\\""));
-          break;
-        case '\\':
-          dest.append(std::string_view("\\\\"));
-          break;
-        case '\n':
-          dest.append(std::string_view("\\n"));
-          break;
-        case '\r':
-          dest.append(std::string_view("\\r"));
-          break;
-        case '\t':
-          dest.append(std::string_view("\\t"));
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            const char esc[] = {'\\', 'u', '0', '0', hex[(c >> 4) & 0xf], hex[c & 0xf]};
-            dest.append(esc, esc + sizeof esc);
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    std::string escaped;
+    append_json_escaped(escaped, std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
   }
   [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonMessage>();

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "weft/core/json_escape.hpp"
+
 namespace weft::io {
 
 namespace {
@@ -91,34 +93,7 @@ HttpResponse HttpResponse::error(int status, std::string_view message) {
 }
 
 std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out;
+  return weft::json_escape(s);
 }
 
 std::string_view reason_phrase(int status) noexcept {
