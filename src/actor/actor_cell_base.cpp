@@ -3,37 +3,98 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace weft::detail {
 
-struct ActorCellBase::Extras {
-  // Guarded by lock_: named children (views into the child's name_) and termination hooks.
-  std::unordered_map<std::string_view, ActorCellBase*> named_children;
-  std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;
-  std::uint64_t next_hook_id = 1;
-  // The actor's own thread only.
-  std::vector<ActorCellBase*> watchers;  // each holds a reference
-  std::vector<ActorCellBase*> watching;  // each holds a reference
-  SupervisorStrategy strategy;
-  std::deque<TimePoint> restarts;
-  std::optional<Error> failure;  // why this actor stopped, if it failed
-  bool escalate = false;
-  std::uint64_t backoff_timer = 0;
-};
-
 namespace {
 
-void release_all(std::vector<ActorCellBase*>& cells) {
-  for (auto* c : cells) c->release();
-  cells.clear();
-}
+/// The cells an actor watches, or is watched by, each holding a reference: one or two for most
+/// actors, every entity for an entity manager. A vector while small; a hash set past that, as
+/// linear scans made spawning and stopping n watched entities O(n^2) (a quarter of weft-bench
+/// node --scenario actors_100k).
+class CellSet {
+ public:
+  /// False if `c` is already in.
+  bool insert(ActorCellBase* c) {
+    if (large_) return large_->insert(c).second;
+    if (std::find(small_.begin(), small_.end(), c) != small_.end()) return false;
+    if (small_.size() < kSmall) {
+      small_.push_back(c);
+      return true;
+    }
+    large_ = std::make_unique<std::unordered_set<ActorCellBase*>>(small_.begin(), small_.end());
+    large_->insert(c);
+    std::vector<ActorCellBase*>().swap(small_);
+    return true;
+  }
+  /// False if `c` was not in.
+  bool erase(ActorCellBase* c) {
+    if (large_) return large_->erase(c) > 0;
+    auto it = std::find(small_.begin(), small_.end(), c);
+    if (it == small_.end()) return false;
+    small_.erase(it);
+    return true;
+  }
+  /// Empties the set, calling f on each cell (its reference passes to f).
+  template <class F>
+  void drain(F f) {
+    auto small = std::move(small_);
+    small_.clear();
+    auto large = std::move(large_);
+    for (auto* c : small) f(c);
+    if (large) {
+      for (auto* c : *large) f(c);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kSmall = 16;
+  std::vector<ActorCellBase*> small_;
+  std::unique_ptr<std::unordered_set<ActorCellBase*>> large_;
+};
 
 }  // namespace
+
+// Per-actor parts most actors never use, allocated on first use; kept in three pieces because
+// the common case needs only one of them (an entity watched by its manager: the watchers),
+// and a node hosts 100k such actors (weft-bench node --scenario actors_100k).
+struct ActorCellBase::Extras {
+  // The actor's own thread only.
+  CellSet watchers;
+  CellSet watching;
+  struct Supervision {
+    SupervisorStrategy strategy;
+    std::vector<TimePoint> restarts;  // within strategy.within, oldest first
+    std::optional<Error> failure;     // why this actor stopped, if it failed
+    bool escalate = false;
+    std::uint64_t backoff_timer = 0;
+  };
+  std::unique_ptr<Supervision> supervision;
+  // Guarded by lock_: named children (views into the child's name_) and termination hooks.
+  struct Registry {
+    std::unordered_map<std::string_view, ActorCellBase*> named_children;
+    std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;
+    std::uint64_t next_hook_id = 1;
+  };
+  std::unique_ptr<Registry> registry;
+
+  Supervision& sup() {
+    if (!supervision) supervision = std::make_unique<Supervision>();
+    return *supervision;
+  }
+  Registry& reg() {
+    if (!registry) registry = std::make_unique<Registry>();
+    return *registry;
+  }
+  [[nodiscard]] std::optional<Error> failure() const {
+    return supervision ? supervision->failure : std::nullopt;
+  }
+};
 
 // --- system messages ---
 
@@ -54,14 +115,10 @@ struct WatchMsg final : SystemMessage {
       : watcher(IntrusivePtr<ActorCellBase>::share(watcher)) {}
   void apply(ActorCellBase& cell) override {
     if (cell.is_terminated()) {
-      auto& x = cell.extras();
-      watcher->post(new DeathNotice(&cell, x.failure));
+      watcher->post(new DeathNotice(&cell, cell.extras().failure()));
       return;
     }
-    auto& watchers = cell.extras().watchers;
-    if (std::find(watchers.begin(), watchers.end(), watcher.get()) == watchers.end()) {
-      watchers.push_back(watcher.detach());
-    }
+    if (cell.extras().watchers.insert(watcher.get())) (void)watcher.detach();
   }
   IntrusivePtr<ActorCellBase> watcher;
 };
@@ -69,14 +126,9 @@ struct WatchMsg final : SystemMessage {
 struct UnwatchMsg final : SystemMessage {
   explicit UnwatchMsg(ActorCellBase* watcher) : watcher(watcher) {}
   void apply(ActorCellBase& cell) override {
-    auto& watchers = cell.extras().watchers;
-    auto it = std::find(watchers.begin(), watchers.end(), watcher);
-    if (it != watchers.end()) {
-      (*it)->release();
-      watchers.erase(it);
-    }
+    if (cell.extras().watchers.erase(watcher)) watcher->release();
   }
-  ActorCellBase* watcher;  // identity only, never dereferenced
+  ActorCellBase* watcher;  // dereferenced only while the set still holds its reference
 };
 
 struct ChildTerminatedMsg final : SystemMessage {
@@ -90,8 +142,7 @@ struct ChildTerminatedMsg final : SystemMessage {
 
 struct RestartNow final : SystemMessage {
   void apply(ActorCellBase& cell) override {
-    auto& x = cell.extras();
-    x.backoff_timer = 0;
+    cell.extras().sup().backoff_timer = 0;
     if (cell.state() != CellState::restarting) return;
     cell.suspended_ = false;
     cell.start();
@@ -112,8 +163,8 @@ ActorCellBase::ActorCellBase(SystemServices& system, ActorCellBase* parent, std:
 
 ActorCellBase::~ActorCellBase() {
   if (auto* x = extras_.load(std::memory_order_acquire)) {
-    release_all(x->watchers);
-    release_all(x->watching);
+    x->watchers.drain([](ActorCellBase* c) { c->release(); });
+    x->watching.drain([](ActorCellBase* c) { c->release(); });
     delete x;
   }
   // Leftover control messages (posted after termination was fully processed).
@@ -168,8 +219,9 @@ std::uint64_t ActorCellBase::add_termination_hook(std::function<void()> fn) {
   {
     std::lock_guard guard(lock_);
     if (state_.load(std::memory_order_relaxed) != CellState::terminated) {
-      auto id = x.next_hook_id++;
-      x.hooks.emplace_back(id, std::move(fn));
+      auto& r = x.reg();
+      auto id = r.next_hook_id++;
+      r.hooks.emplace_back(id, std::move(fn));
       return id;
     }
   }
@@ -182,10 +234,12 @@ void ActorCellBase::remove_termination_hook(std::uint64_t id) {
   auto& x = extras();
   std::function<void()> dropped;  // destroyed outside the lock
   std::lock_guard guard(lock_);
-  auto it = std::find_if(x.hooks.begin(), x.hooks.end(), [id](auto& h) { return h.first == id; });
-  if (it != x.hooks.end()) {
+  if (!x.registry) return;
+  auto& hooks = x.registry->hooks;
+  auto it = std::find_if(hooks.begin(), hooks.end(), [id](auto& h) { return h.first == id; });
+  if (it != hooks.end()) {
     dropped = std::move(it->second);
-    x.hooks.erase(it);
+    hooks.erase(it);
   }
 }
 
@@ -199,7 +253,7 @@ Result<void> ActorCellBase::adopt_child(ActorCellBase* child) {
                                                "': it is stopping");
   }
   if (named) {
-    auto [it, inserted] = x.named_children.emplace(*child->name_, child);
+    auto [it, inserted] = x.reg().named_children.emplace(*child->name_, child);
     if (!inserted) {
       return weft::fail(Errc::invalid_argument, "an actor named '" + *child->name_ +
                                                     "' already exists under '" + name() + "'");
@@ -223,9 +277,10 @@ std::vector<AnyActorRef> ActorCellBase::children() const {
 AnyActorRef ActorCellBase::child(std::string_view name) const {
   std::lock_guard guard(lock_);
   auto* x = extras_.load(std::memory_order_acquire);
-  if (!x) return {};
-  auto it = x->named_children.find(name);
-  if (it == x->named_children.end()) return {};
+  if (!x || !x->registry) return {};
+  const auto& named = x->registry->named_children;
+  auto it = named.find(name);
+  if (it == named.end()) return {};
   return AnyActorRef(IntrusivePtr<ActorCellBase>::share(it->second));
 }
 
@@ -296,7 +351,7 @@ bool ActorCellBase::signal_safely(const Signal& s) {
 }
 
 void ActorCellBase::set_strategy(const SupervisorStrategy& s) {
-  extras().strategy = s;
+  extras().sup().strategy = s;
 }
 
 void ActorCellBase::fail(Error error) {
@@ -305,7 +360,7 @@ void ActorCellBase::fail(Error error) {
     spdlog::error("{} failed while stopping: {}", path(), error.message());
     return;
   }
-  auto& x = extras();
+  auto& x = extras().sup();
   switch (x.strategy.kind) {
     case SupervisorStrategy::Kind::resume:
       spdlog::warn("{} failed, resuming: {}", path(), error.message());
@@ -326,11 +381,11 @@ void ActorCellBase::fail(Error error) {
 }
 
 void ActorCellBase::restart(Error cause) {
-  auto& x = extras();
+  auto& x = extras().sup();
   const auto now = system_->clock().now();
-  while (!x.restarts.empty() && now - x.restarts.front() > x.strategy.within) {
-    x.restarts.pop_front();
-  }
+  const auto expired = std::find_if(x.restarts.begin(), x.restarts.end(),
+                                    [&](TimePoint t) { return now - t <= x.strategy.within; });
+  x.restarts.erase(x.restarts.begin(), expired);
   if (x.strategy.max_restarts >= 0 &&
       x.restarts.size() >= static_cast<std::size_t>(x.strategy.max_restarts)) {
     spdlog::error("{} failed and reached its restart limit ({} within {} ms), stopping: {}", path(),
@@ -353,7 +408,7 @@ void ActorCellBase::restart(Error cause) {
 }
 
 void ActorCellBase::complete_restart() {
-  auto& x = extras();
+  auto& x = extras().sup();
   Duration delay{0};
   if (x.strategy.min_backoff.count() > 0) {
     // min * 2^(n-1), capped at max, spread by the random factor.
@@ -385,9 +440,11 @@ void ActorCellBase::initiate_stop(std::optional<Error> cause) {
   auto st = state();
   if (st == CellState::stopping || st == CellState::terminated) return;
   auto& x = extras();
-  if (cause) x.failure = std::move(cause);
-  if (x.backoff_timer && system_->cancel_timer(x.backoff_timer)) release();
-  x.backoff_timer = 0;
+  if (cause) x.sup().failure = std::move(cause);
+  if (x.supervision && x.supervision->backoff_timer) {
+    if (system_->cancel_timer(x.supervision->backoff_timer)) release();
+    x.supervision->backoff_timer = 0;
+  }
   state_.store(CellState::stopping, std::memory_order_release);
   cancel_all_timers();
   stop_children();
@@ -416,24 +473,23 @@ void ActorCellBase::finish_termination() {
   {
     std::lock_guard guard(lock_);
     state_.store(CellState::terminated, std::memory_order_release);
-    hooks.swap(x.hooks);
+    if (x.registry) hooks.swap(x.registry->hooks);
   }
   // Before discard_behavior(), which empties the stash: stashed messages are dead letters too.
   drain_to_dead_letters();
   discard_behavior();
-  for (auto* w : x.watchers) {
-    w->post(new DeathNotice(this, x.failure));
+  const auto failure = x.failure();
+  x.watchers.drain([&](ActorCellBase* w) {
+    w->post(new DeathNotice(this, failure));
     w->release();
-  }
-  x.watchers.clear();
-  for (auto* t : x.watching) {
+  });
+  x.watching.drain([&](ActorCellBase* t) {
     t->post(new UnwatchMsg(this));
     t->release();
-  }
-  x.watching.clear();
+  });
   for (auto& [id, fn] : hooks) fn();
   if (parent_) {
-    parent_->post(new ChildTerminatedMsg(this, x.failure, x.escalate));
+    parent_->post(new ChildTerminatedMsg(this, failure, x.supervision && x.supervision->escalate));
   } else {
     system_->on_guardian_terminated();
   }
@@ -448,9 +504,10 @@ void ActorCellBase::on_child_terminated(ActorCellBase* child, const std::optiona
     if (first_child_ == child) first_child_ = child->next_sibling_;
     child->prev_sibling_ = child->next_sibling_ = nullptr;
     auto* x = extras_.load(std::memory_order_acquire);
-    if (x && child->name_) {
-      auto it = x->named_children.find(*child->name_);
-      if (it != x->named_children.end() && it->second == child) x->named_children.erase(it);
+    if (x && x->registry && child->name_) {
+      auto& named = x->registry->named_children;
+      auto it = named.find(*child->name_);
+      if (it != named.end() && it->second == child) named.erase(it);
     }
   }
   std::string child_path = escalate && failure ? child->path() : std::string();
@@ -464,34 +521,26 @@ void ActorCellBase::on_child_terminated(ActorCellBase* child, const std::optiona
   if (has_children()) return;
   if (st == CellState::stopping) {
     finish_termination();
-  } else if (st == CellState::restarting && suspended_ && !extras().backoff_timer) {
+  } else if (st == CellState::restarting && suspended_ && !extras().sup().backoff_timer) {
     complete_restart();
   }
 }
 
 void ActorCellBase::watch(ActorCellBase* target) {
   if (target == this || !target) return;
-  auto& watching = extras().watching;
-  if (std::find(watching.begin(), watching.end(), target) != watching.end()) return;
+  if (!extras().watching.insert(target)) return;
   target->retain();
-  watching.push_back(target);
   target->post(new WatchMsg(this));
 }
 
 void ActorCellBase::unwatch(ActorCellBase* target) {
-  auto& watching = extras().watching;
-  auto it = std::find(watching.begin(), watching.end(), target);
-  if (it == watching.end()) return;
-  watching.erase(it);
+  if (!extras().watching.erase(target)) return;
   target->post(new UnwatchMsg(this));
   target->release();
 }
 
 void ActorCellBase::on_watched_terminated(ActorCellBase* who, const std::optional<Error>& failure) {
-  auto& watching = extras().watching;
-  auto it = std::find(watching.begin(), watching.end(), who);
-  if (it == watching.end()) return;  // unwatched meanwhile
-  watching.erase(it);
+  if (!extras().watching.erase(who)) return;  // unwatched meanwhile
   AnyActorRef ref(IntrusivePtr<ActorCellBase>::share(who));
   who->release();
   if (state() != CellState::running) return;

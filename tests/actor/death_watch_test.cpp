@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "weft/actor/actor_system.hpp"
 #include "weft/actor/testkit/test_probe.hpp"
@@ -103,6 +105,51 @@ TEST(DeathWatch, WatchingSelfIsIgnored) {
   probe.watch(a);
   a.tell(1);
   probe.expect_terminated(a, Duration{0});
+}
+
+// Past a few, the watched and the watching are kept in a hash set (an entity manager watches
+// every entity): the same answers as with a few.
+TEST(DeathWatch, ManyTargetsSignalOnceEachUnlessUnwatched) {
+  TestKit kit;
+  auto probe = kit.probe<std::string>();
+  auto w = kit.system().spawn(watcher(probe.ref()));
+  std::vector<ActorRef<int>> targets;
+  for (int i = 0; i < 40; ++i) {
+    targets.push_back(kit.system().spawn(behaviors::ignore<int>(), "t" + std::to_string(i)));
+    w.tell(WatchIt{targets.back().any()});
+    if (i % 5 == 0) w.tell(WatchIt{targets.back().any()});  // twice: still one signal
+  }
+  for (int i = 0; i < 40; i += 3) w.tell(UnwatchIt{targets[i].any()});
+  kit.run();
+  for (auto& t : targets) kit.system().stop(t);
+  std::set<std::string> got;
+  for (int i = 0; i < 40; ++i) {
+    if (i % 3 == 0) continue;
+    ASSERT_TRUE(got.insert(probe.expect_msg()).second);
+  }
+  probe.expect_no_msg();
+  std::set<std::string> want;
+  for (int i = 0; i < 40; ++i) {
+    if (i % 3 != 0) want.insert("terminated t" + std::to_string(i));
+  }
+  EXPECT_EQ(got, want);
+}
+
+TEST(DeathWatch, ManyWatchersOfOneTargetEachGetOneSignal) {
+  TestKit kit;
+  auto probe = kit.probe<std::string>();
+  auto t = kit.system().spawn(behaviors::ignore<int>(), "target");
+  std::vector<ActorRef<WatcherMsg>> watchers;
+  for (int i = 0; i < 40; ++i) {
+    watchers.push_back(kit.system().spawn(watcher(probe.ref())));
+    watchers.back().tell(WatchIt{t.any()});
+  }
+  kit.run();
+  for (int i = 0; i < 40; i += 4) watchers[i].tell(UnwatchIt{t.any()});
+  kit.run();
+  kit.system().stop(t);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(probe.expect_msg(), "terminated target");
+  probe.expect_no_msg();
 }
 
 TEST(DeadLetters, SendsToAStoppedActorAreCounted) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "weft/actor/actor_ref.hpp"
@@ -82,8 +83,7 @@ class StashBuffer {
   /// Stashed messages are handled next, in order, before anything else in the mailbox.
   void unstash_all() {
     auto& x = cell_.typed_extras();
-    for (auto it = x.stash.rbegin(); it != x.stash.rend(); ++it) x.local.push_front(std::move(*it));
-    x.stash.clear();
+    x.local.prepend(std::exchange(x.stash, {}));
   }
   [[nodiscard]] std::size_t size() const { return cell_.typed_extras().stash.size(); }
   [[nodiscard]] bool empty() const { return size() == 0; }

@@ -116,18 +116,26 @@ class ReceiveBehavior final : public AbstractBehavior<M> {
   G on_signal_;
 };
 
+/// A behavior created from the context when the actor starts (see behaviors::setup).
 template <class M>
-class DeferredBehavior final : public AbstractBehavior<M> {
+class DeferredBehavior : public AbstractBehavior<M> {
  public:
-  using Factory = std::function<Behavior<M>(ActorContext<M>&)>;
-  explicit DeferredBehavior(Factory f) : factory_(std::move(f)) {}
-  Behavior<M> create(ActorContext<M>& ctx) const { return factory_(ctx); }
+  virtual Behavior<M> create(ActorContext<M>& ctx) const = 0;
   Behavior<M> on_message(ActorContext<M>&, M&) override {
     return BehaviorDirective{BehaviorTag::unhandled, nullptr};
   }
+};
+
+// The factory is stored as it is, not in a std::function: every spawned actor keeps its
+// initial behavior (for restarts), so a second allocation here is paid per actor.
+template <class M, class F>
+class DeferredBehaviorOf final : public DeferredBehavior<M> {
+ public:
+  explicit DeferredBehaviorOf(F f) : factory_(std::move(f)) {}
+  Behavior<M> create(ActorContext<M>& ctx) const override { return factory_(ctx); }
 
  private:
-  Factory factory_;
+  mutable F factory_;  // a `mutable` lambda may keep state across restarts
 };
 
 template <class M>
@@ -183,7 +191,7 @@ Behavior<M> receive(F on_message, G on_signal) {
 /// A behavior created when the actor starts (and again at each restart).
 template <class M, class F>
 Behavior<M> setup(F factory) {
-  return Behavior<M>(std::make_shared<detail::DeferredBehavior<M>>(std::move(factory)),
+  return Behavior<M>(std::make_shared<detail::DeferredBehaviorOf<M, F>>(std::move(factory)),
                      detail::BehaviorTag::deferred);
 }
 
