@@ -108,6 +108,17 @@ struct EventSourcedSpec {
   std::function<std::vector<std::string>(const Event&)> tagger;
   /// Runs once the state is recovered, before the first command.
   std::function<void(const State&)> on_recovery_completed;
+  /// Runs after each persisted event is applied (never while recovering), before the effect's
+  /// side effects: with the persistence id, the event's sequence number, the event and the
+  /// state right after it. One listener (a live feed, a projection) for many actors.
+  std::function<void(const std::string& persistence_id, std::uint64_t sequence_nr, const Event&,
+                     const State&)>
+      on_event_applied;
+  /// Akka's receiveSignal: the actor's lifecycle signals (PreStart once set up, PostStop,
+  /// PreRestart; Terminated and ChildFailed of what it watches), with its persistence id and
+  /// state. Runs on the actor's thread; a throw fails the actor, as from a handler.
+  std::function<void(const std::string& persistence_id, const State&, const Signal&)>
+      signal_handler;
   /// Events read per journal round trip while recovering: memory stays bounded by this.
   std::size_t recovery_page = 4096;
   std::uint64_t writer_epoch = 0;
@@ -157,15 +168,31 @@ void log_snapshot_cleanup_failed(const std::string& pid, std::string_view what, 
 void log_recovery_corrupted(const std::string& path, const std::string& pid, std::uint64_t seq,
                             const Error& error);
 
+/// Who an actor is: its spec, which actors of one kind may share (handlers, journal, options:
+/// nothing per actor to copy), and what is its own. Kept by the actor's initial behavior for
+/// restarts, and shared by each incarnation's core.
+template <class Command, class Event, class State>
+struct EventSourcedIdentity {
+  std::shared_ptr<const EventSourcedSpec<Command, Event, State>> spec;
+  std::string persistence_id;
+  std::function<void(std::uint64_t)> request_passivation;
+};
+
 /// The actor's persistent state machine; shared with the journal, snapshot store, permit and
 /// timer callbacks it is waiting for, which check `alive` because a restart replaces the
 /// behavior (and this core) while such a call may still be in flight.
 template <class Command, class Event, class State>
 struct EventSourcedCore {
-  explicit EventSourcedCore(EventSourcedSpec<Command, Event, State> s)
-      : spec(std::move(s)), state(spec.empty_state) {}
+  using Identity = EventSourcedIdentity<Command, Event, State>;
+  explicit EventSourcedCore(std::shared_ptr<const Identity> who)
+      : identity(std::move(who)), state(identity->spec->empty_state) {}
 
-  EventSourcedSpec<Command, Event, State> spec;
+  [[nodiscard]] const EventSourcedSpec<Command, Event, State>& spec() const noexcept {
+    return *identity->spec;
+  }
+  [[nodiscard]] const std::string& pid() const noexcept { return identity->persistence_id; }
+
+  std::shared_ptr<const Identity> identity;
   State state;
   std::uint64_t last_sequence_nr = 0;
   std::size_t page = 0;  // events asked for by the last recovery read
@@ -175,14 +202,14 @@ struct EventSourcedCore {
   RecoveryPermits::Permit permit;  // held from the grant until recovery ends
 
   // The search for a readable snapshot below a corrupted one: load(lo) gave `best`,
-  // load(hi) failed; bisect until they are adjacent.
+  // load(hi) failed; bisect until they are adjacent. Only after corruption, so allocated then.
   struct SnapshotSearch {
-    bool active = false;
     std::uint64_t lo = 0;
     std::uint64_t hi = 0;
     std::optional<State> best;
     std::uint64_t best_seq = 0;
-  } search;
+  };
+  std::unique_ptr<SnapshotSearch> search;
   // Snapshots known to be stored, oldest first: at most keep_snapshots of them (all if 0).
   std::vector<std::uint64_t> snapshot_seqs;
   std::uint64_t events_deleted_to = 0;
@@ -198,6 +225,7 @@ template <class Command, class Event, class State>
 class EventSourcedBehavior final : public AbstractBehavior<Command> {
   using Core = EventSourcedCore<Command, Event, State>;
   using CorePtr = std::shared_ptr<Core>;
+  using Identity = EventSourcedIdentity<Command, Event, State>;
   using EffectT = Effect<Event, State>;
   using Cell = weft::detail::ActorCell<Command>;
   using CellPtr = weft::detail::IntrusivePtr<Cell>;
@@ -205,8 +233,8 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   static constexpr std::size_t kFirstPage = 256;
 
  public:
-  EventSourcedBehavior(ActorContext<Command>& ctx, EventSourcedSpec<Command, Event, State> spec)
-      : core_(std::make_shared<Core>(std::move(spec))),
+  EventSourcedBehavior(ActorContext<Command>& ctx, std::shared_ptr<const Identity> identity)
+      : core_(std::make_shared<Core>(std::move(identity))),
         cell_(CellPtr::share(&static_cast<Cell&>(ctx))) {
     start_recovery(cell_, core_);
   }
@@ -218,18 +246,25 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
 
   Behavior<Command> on_message(ActorContext<Command>& ctx, Command& cmd) override {
     ++core_->commands_received;
-    if (core_->spec.passivate_after.count() > 0) core_->last_active = ctx.clock().now();
+    if (core_->spec().passivate_after.count() > 0) core_->last_active = ctx.clock().now();
     if (core_->recovering || core_->persisting) {
       auto stash = ctx.stash();
       if (core_->stashed == 0) stash.set_capacity(kStashCapacity);
       if (auto r = stash.stash(std::move(cmd)); !r) {
-        return behaviors::failed(r.error().with_context(core_->spec.persistence_id));
+        return behaviors::failed(r.error().with_context(core_->pid()));
       }
       ++core_->stashed;
       return behaviors::same();
     }
-    EffectT effect = core_->spec.command_handler(core_->state, cmd);
+    EffectT effect = core_->spec().command_handler(core_->state, cmd);
     return apply_effect(std::move(effect));
+  }
+
+  Behavior<Command> on_signal(ActorContext<Command>& ctx, const Signal& signal) override {
+    const auto& handler = core_->spec().signal_handler;
+    if (!handler) return AbstractBehavior<Command>::on_signal(ctx, signal);
+    handler(core_->pid(), core_->state, signal);
+    return behaviors::same();
   }
 
  private:
@@ -261,9 +296,9 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   }
 
   void persist(EffectT effect) {
-    auto& spec = core_->spec;
+    const auto& spec = core_->spec();
     AppendBatch batch;
-    batch.persistence_id = spec.persistence_id;
+    batch.persistence_id = core_->pid();
     batch.expected_next_sequence_nr = core_->last_sequence_nr + 1;
     batch.writer_epoch = spec.writer_epoch;
     batch.events.reserve(effect.events().size());
@@ -271,7 +306,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
     std::uint64_t seq = core_->last_sequence_nr;
     for (auto& e : effect.events()) {
       EventRecord r;
-      r.persistence_id = spec.persistence_id;
+      r.persistence_id = core_->pid();
       r.sequence_nr = ++seq;
       r.manifest = std::string(Codec<Event>::manifest);
       r.version = Codec<Event>::version;
@@ -291,15 +326,18 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
             core->persisting = false;
             if (!r) {
               // Nothing was applied: supervision restarts (recovering from the journal) or stops.
-              cell->fail(
-                  r.error().with_context("persist to '" + core->spec.persistence_id + "' failed"));
+              cell->fail(r.error().with_context("persist to '" + core->pid() + "' failed"));
               return;
             }
+            const auto& spec = core->spec();
             bool snapshot_due = false;
             for (auto& e : pending->events()) {
-              core->state = core->spec.event_handler(std::move(core->state), e);
+              core->state = spec.event_handler(std::move(core->state), e);
               ++core->last_sequence_nr;
               snapshot_due = snapshot_due || should_snapshot(*core, e);
+              if (spec.on_event_applied) {
+                spec.on_event_applied(core->pid(), core->last_sequence_nr, e, core->state);
+              }
             }
             for (auto& f : pending->side_effects()) f(core->state);
             if (snapshot_due) save_snapshot(cell, core);
@@ -317,7 +355,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   /// Every step runs on the actor's thread, posted (never inside setup, where a failure
   /// could not be handled yet).
   static void start_recovery(const CellPtr& cell, const CorePtr& core) {
-    auto permits = core->spec.recovery_permits;
+    const auto& permits = core->spec().recovery_permits;
     if (!permits) {
       on_actor(cell, core, [cell, core] { load_snapshot(cell, core); });
       return;
@@ -336,19 +374,19 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   }
 
   static void load_snapshot(const CellPtr& cell, const CorePtr& core) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
     if (!spec.snapshot_store) {
       replay(cell, core, 1);
       return;
     }
     if constexpr (!Codable<State>) {
-      cell->fail(Error(Errc::invalid_argument, "event-sourced actor '" + spec.persistence_id +
+      cell->fail(Error(Errc::invalid_argument, "event-sourced actor '" + core->pid() +
                                                    "' has a snapshot store but its State has "
                                                    "no Codec (WEFT_CODEC)"));
     } else {
-      auto& s = core->search;
-      const std::uint64_t max = s.active ? s.lo + (s.hi - s.lo) / 2 : UINT64_MAX;
-      when_ready(cell, core, spec.snapshot_store->load_latest(spec.persistence_id, {max}),
+      const auto* s = core->search.get();
+      const std::uint64_t max = s ? s->lo + (s->hi - s->lo) / 2 : UINT64_MAX;
+      when_ready(cell, core, spec.snapshot_store->load_latest(core->pid(), {max}),
                  [cell, core, max](const Result<std::optional<SnapshotRecord>>& r) {
                    on_snapshot_loaded(cell, core, max, r);
                  });
@@ -360,10 +398,10 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   /// corruption), or recover from the events alone.
   static void on_snapshot_loaded(const CellPtr& cell, const CorePtr& core, std::uint64_t max,
                                  const Result<std::optional<SnapshotRecord>>& r) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
+    const auto& pid = core->pid();
     if (!r && r.error().code() != Errc::corrupted) {
-      cell->fail(r.error().with_context("recovery of '" + spec.persistence_id +
-                                        "': loading its snapshot"));
+      cell->fail(r.error().with_context("recovery of '" + pid + "': loading its snapshot"));
       return;
     }
     std::optional<State> state;
@@ -379,35 +417,34 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
         state = std::move(*decoded);
         seq = rec.meta.sequence_nr;
       } else {
-        bad = decoded.error().with_context("snapshot of '" + spec.persistence_id +
-                                           "' at sequence " + std::to_string(rec.meta.sequence_nr));
+        bad = decoded.error().with_context("snapshot of '" + pid + "' at sequence " +
+                                           std::to_string(rec.meta.sequence_nr));
         bad_at = rec.meta.sequence_nr;
       }
     }
-    auto& s = core->search;
-    if (!bad && !s.active) {
+    if (!bad && !core->search) {
       recover_from(cell, core, std::move(state), seq);
       return;
     }
     if (bad) {
-      if (!s.active) {
-        log_snapshot_unusable(cell->path(), spec.persistence_id, *bad);
-        s.active = true;
-        s.lo = 0;
+      if (!core->search) {
+        log_snapshot_unusable(cell->path(), pid, *bad);
+        core->search = std::make_unique<typename Core::SnapshotSearch>();
       }
-      s.hi = bad_at;
+      core->search->hi = bad_at;
     } else {
-      s.lo = max;
-      s.best = std::move(state);
-      s.best_seq = seq;
+      core->search->lo = max;
+      core->search->best = std::move(state);
+      core->search->best_seq = seq;
     }
-    if (s.hi > s.lo + 1) {
+    if (core->search->hi > core->search->lo + 1) {
       load_snapshot(cell, core);
       return;
     }
-    s.active = false;
-    log_snapshot_fallback(cell->path(), spec.persistence_id, s.best ? s.best_seq : 0);
-    recover_from(cell, core, std::move(s.best), s.best_seq);
+    auto found = std::move(*core->search);
+    core->search.reset();
+    log_snapshot_fallback(cell->path(), pid, found.best ? found.best_seq : 0);
+    recover_from(cell, core, std::move(found.best), found.best_seq);
   }
 
   static void recover_from(const CellPtr& cell, const CorePtr& core, std::optional<State> state,
@@ -425,10 +462,10 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   /// small and double: most recoveries read a short tail after a snapshot, and a journal may
   /// size its result for the page it is asked for.
   static void replay(const CellPtr& cell, const CorePtr& core, std::uint64_t from) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
     core->page = core->page == 0 ? std::min(spec.recovery_page, kFirstPage)
                                  : std::min(spec.recovery_page, core->page * 2);
-    when_ready(cell, core, spec.journal->read(spec.persistence_id, from, UINT64_MAX, core->page),
+    when_ready(cell, core, spec.journal->read(core->pid(), from, UINT64_MAX, core->page),
                [cell, core, from](const Result<std::vector<EventRecord>>& page) {
                  apply_page(cell, core, from, page);
                });
@@ -438,7 +475,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   // place (never copied) and each payload decoded straight from the record's bytes.
   static void apply_page(const CellPtr& cell, const CorePtr& core, std::uint64_t from,
                          const Result<std::vector<EventRecord>>& page) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
     if (!page) {
       recovery_failed(cell, core, page.error(), from);
       return;
@@ -456,8 +493,8 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
       }
       auto ev = spec.upcasters.decode(rec.manifest, rec.version, rec.payload);
       if (!ev) [[unlikely]] {
-        cell->fail(ev.error().with_context("recovery of '" + spec.persistence_id +
-                                           "' at sequence " + std::to_string(expected)));
+        cell->fail(ev.error().with_context("recovery of '" + core->pid() + "' at sequence " +
+                                           std::to_string(expected)));
         return;
       }
       core->state = spec.event_handler(std::move(core->state), *ev);
@@ -477,10 +514,10 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   static void recovery_failed(const CellPtr& cell, const CorePtr& core, const Error& error,
                               std::uint64_t seq) {
     core->permit.reset();
-    auto e = error.with_context("recovery of '" + core->spec.persistence_id + "' at sequence " +
-                                std::to_string(seq));
+    auto e =
+        error.with_context("recovery of '" + core->pid() + "' at sequence " + std::to_string(seq));
     if (error.code() == Errc::corrupted) {
-      log_recovery_corrupted(cell->path(), core->spec.persistence_id, seq, error);
+      log_recovery_corrupted(cell->path(), core->pid(), seq, error);
       cell->initiate_stop(std::move(e));
       return;
     }
@@ -488,7 +525,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   }
 
   static void complete_recovery(const CellPtr& cell, const CorePtr& core) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
     core->recovering = false;
     core->permit.reset();
     if (spec.on_recovery_completed) spec.on_recovery_completed(core->state);
@@ -511,7 +548,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   // --- snapshots ---
 
   static bool should_snapshot(const Core& core, const Event& e) {
-    const auto& spec = core.spec;
+    const auto& spec = core.spec();
     if (!spec.snapshot_store) return false;
     if (spec.snapshot_every > 0 && core.last_sequence_nr % spec.snapshot_every == 0) return true;
     return spec.snapshot_when && spec.snapshot_when(core.state, e, core.last_sequence_nr);
@@ -521,10 +558,10 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   /// the actor goes on at once. A failed save only logs: the events are safe in the journal.
   static void save_snapshot(const CellPtr& cell, const CorePtr& core) {
     if constexpr (Codable<State>) {
-      auto& spec = core->spec;
+      const auto& spec = core->spec();
       const std::uint64_t seq = core->last_sequence_nr;
       SnapshotRecord rec;
-      rec.meta.persistence_id = spec.persistence_id;
+      rec.meta.persistence_id = core->pid();
       rec.meta.sequence_nr = seq;
       rec.meta.timestamp_ms = cell->system().clock().wall_ms();
       rec.manifest = std::string(Codec<State>::manifest);
@@ -533,7 +570,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
       spec.snapshot_store->save(std::move(rec))
           .on_complete([cell, core, seq](const Result<std::monostate>& r) {
             if (!r) {
-              log_snapshot_save_failed(core->spec.persistence_id, seq, r.error());
+              log_snapshot_save_failed(core->pid(), seq, r.error());
               return;
             }
             on_actor(cell, core, [cell, core, seq] { snapshot_saved(cell, core, seq); });
@@ -542,23 +579,24 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   }
 
   static void snapshot_saved(const CellPtr&, const CorePtr& core, std::uint64_t seq) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
+    const auto& pid = core->pid();
     auto& seqs = core->snapshot_seqs;
     if (seqs.empty() || seqs.back() < seq) seqs.push_back(seq);
     if (spec.keep_snapshots > 0) {
       if (seqs.size() > spec.keep_snapshots) {
         seqs.erase(seqs.begin(), seqs.end() - static_cast<std::ptrdiff_t>(spec.keep_snapshots));
       }
-      spec.snapshot_store->delete_older(spec.persistence_id, spec.keep_snapshots)
+      spec.snapshot_store->delete_older(pid, spec.keep_snapshots)
           .on_complete([core](const Result<std::size_t>& r) {
-            if (!r) log_snapshot_cleanup_failed(core->spec.persistence_id, "snapshots", r.error());
+            if (!r) log_snapshot_cleanup_failed(core->pid(), "snapshots", r.error());
           });
     }
     if (spec.delete_events_on_snapshot && seqs.front() > core->events_deleted_to) {
       core->events_deleted_to = seqs.front();
-      spec.journal->delete_to(spec.persistence_id, seqs.front())
+      spec.journal->delete_to(pid, seqs.front())
           .on_complete([core](const Result<std::uint64_t>& r) {
-            if (!r) log_snapshot_cleanup_failed(core->spec.persistence_id, "events", r.error());
+            if (!r) log_snapshot_cleanup_failed(core->pid(), "events", r.error());
           });
     }
   }
@@ -573,7 +611,7 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
   /// One timer per actor, re-armed for the rest of the idle period rather than on every
   /// command: commands only stamp `last_active`.
   static void check_idle(const CellPtr& cell, const CorePtr& core) {
-    auto& spec = core->spec;
+    const auto& spec = core->spec();
     core->passivation_timer = 0;
     const Duration after = spec.passivate_after;
     const bool busy = core->recovering || core->persisting || core->stashed > 0;
@@ -583,8 +621,8 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
       arm_passivation(cell, core, busy ? after : after - idle);
       return;
     }
-    if (spec.request_passivation) {
-      spec.request_passivation(core->commands_received);
+    if (const auto& request = core->identity->request_passivation) {
+      request(core->commands_received);
       arm_passivation(cell, core, after);  // asks again if the owner declined
       return;
     }
@@ -626,14 +664,24 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
     try {
       fn();
     } catch (const std::exception& e) {
-      cell.fail(Error(Errc::actor_failed,
-                      "event-sourced actor '" + core.spec.persistence_id + "' threw: " + e.what()));
+      cell.fail(
+          Error(Errc::actor_failed, "event-sourced actor '" + core.pid() + "' threw: " + e.what()));
     }
   }
 
   CorePtr core_;
   CellPtr cell_;
 };
+
+/// The behavior of the actor `identity` (each restart sets up a fresh core from it).
+template <class Command, class Event, class State>
+Behavior<Command> event_sourced_as(
+    std::shared_ptr<const EventSourcedIdentity<Command, Event, State>> identity) {
+  return behaviors::setup<Command>([identity = std::move(identity)](ActorContext<Command>& ctx) {
+    return Behavior<Command>(
+        std::make_shared<EventSourcedBehavior<Command, Event, State>>(ctx, identity));
+  });
+}
 
 }  // namespace detail
 
@@ -647,10 +695,12 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
 /// error instead, whatever the strategy: restarting would only fail again.
 template <class Command, class Event, class State>
 Behavior<Command> event_sourced(EventSourcedSpec<Command, Event, State> spec) {
-  return behaviors::setup<Command>([spec = std::move(spec)](ActorContext<Command>& ctx) {
-    return Behavior<Command>(
-        std::make_shared<detail::EventSourcedBehavior<Command, Event, State>>(ctx, spec));
-  });
+  using Identity = detail::EventSourcedIdentity<Command, Event, State>;
+  auto identity = std::make_shared<Identity>();
+  identity->persistence_id = spec.persistence_id;
+  identity->request_passivation = std::move(spec.request_passivation);
+  identity->spec = std::make_shared<const EventSourcedSpec<Command, Event, State>>(std::move(spec));
+  return detail::event_sourced_as<Command, Event, State>(std::move(identity));
 }
 
 }  // namespace weft::persistence

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -55,7 +56,8 @@ class EntitiesBehavior final : public AbstractBehavior<EntitiesMsg<Command>> {
   using Msg = EntitiesMsg<Command>;
 
  public:
-  using Factory = std::function<Behavior<Command>(const EntityContext&)>;
+  // By value: a factory may keep parts of the context (moved, not copied, per entity).
+  using Factory = std::function<Behavior<Command>(EntityContext)>;
   explicit EntitiesBehavior(Factory make_entity) : make_entity_(std::move(make_entity)) {}
 
   Behavior<Msg> on_message(ActorContext<Msg>& ctx, Msg& msg) override {
@@ -124,7 +126,7 @@ class EntitiesBehavior final : public AbstractBehavior<EntitiesMsg<Command>> {
                      }};
     // Anonymous: an id may hold any character, and the old incarnation's name could still be
     // taken while it stops.
-    e.ref = ctx.template spawn_anonymous<Command>(make_entity_(ec));
+    e.ref = ctx.template spawn_anonymous<Command>(make_entity_(std::move(ec)));
     ctx.watch(e.ref);
     by_cell_[e.ref.any().cell()] = id;
   }
@@ -157,7 +159,7 @@ struct SpecTraits<EventSourcedSpec<Command, Event, State>> {
 /// loses what was already on its way to it, as in Akka, and the next command starts it again.
 template <class Command>
 Behavior<EntitiesMsg<Command>> persistent_entities(
-    std::function<Behavior<Command>(const EntityContext&)> make_entity) {
+    std::function<Behavior<Command>(EntityContext)> make_entity) {
   using B = detail::EntitiesBehavior<Command>;
   return behaviors::setup<EntitiesMsg<Command>>(
       [make_entity = std::move(make_entity)](ActorContext<EntitiesMsg<Command>>&) {
@@ -177,6 +179,25 @@ Behavior<EntitiesMsg<Command>> event_sourced_entities(F make_spec) {
         spec.request_passivation = ec.request_passivation;
         return event_sourced(std::move(spec));
       });
+}
+
+/// An entity manager of event-sourced entities of one kind that all share `spec` (handlers,
+/// journal, options): entity `id` persists as `spec->persistence_id + id` (a type name as the
+/// prefix, as Akka's PersistenceId.of(typeName, entityId)). Nothing of the spec is copied per
+/// entity, so an entity costs little more than its state (weft-bench node --scenario
+/// actors_100k); handlers that need the entity's id get it from on_event_applied and
+/// signal_handler, which are passed the persistence id.
+template <class Command, class Event, class State>
+Behavior<EntitiesMsg<Command>> event_sourced_entities(
+    std::shared_ptr<const EventSourcedSpec<Command, Event, State>> spec) {
+  using Identity = detail::EventSourcedIdentity<Command, Event, State>;
+  return persistent_entities<Command>([spec = std::move(spec)](EntityContext ec) {
+    auto identity = std::make_shared<Identity>();
+    identity->spec = spec;
+    identity->persistence_id = spec->persistence_id + ec.entity_id;
+    identity->request_passivation = std::move(ec.request_passivation);
+    return detail::event_sourced_as<Command, Event, State>(std::move(identity));
+  });
 }
 
 }  // namespace weft::persistence
