@@ -30,20 +30,9 @@ std::vector<DeviceEvent> reading_events(const std::vector<Reading>& readings, do
   return events;
 }
 
-/// on_event for each persisted event, with its sequence number and the state right after it
-/// (the side effect only sees the final state: fold again from the state before the command).
-void announce(const DeviceOptions& options, const std::string& device, DeviceState before,
-              const std::vector<DeviceEvent>& events) {
-  for (const auto& e : events) {
-    before = apply_event(std::move(before), e, options.alarm_threshold);
-    options.on_event(device, before.seq, e, before);
-  }
-}
-
 using Options = std::shared_ptr<const DeviceOptions>;
 
-DeviceEffect record_readings(const Options& options, const std::string& device,
-                             const DeviceState& state, const RecordReadings& cmd) {
+DeviceEffect record_readings(const Options& options, const RecordReadings& cmd) {
   const std::size_t n = cmd.readings.size();
   auto done = cmd.done;  // shares the once-only call with the command
   if (n == 0) {
@@ -53,13 +42,7 @@ DeviceEffect record_readings(const Options& options, const std::string& device,
   auto events = reading_events(cmd.readings, options->temperature_alarm
                                                  ? options->alarm_threshold
                                                  : std::numeric_limits<double>::infinity());
-  auto effect = persistence::effects::persist_all<DeviceState>(events);
-  if (options->on_event) {
-    effect = std::move(effect).then_run(
-        [options, device, before = state, events = std::move(events)](const DeviceState&) {
-          announce(*options, device, before, events);
-        });
-  }
+  auto effect = persistence::effects::persist_all<DeviceState>(std::move(events));
   // If the persist fails, the effect is dropped unrun and the last copy of `done` answers
   // with an error (ReadingsDone).
   return std::move(effect).then_run([done, n](const DeviceState&) {
@@ -67,8 +50,8 @@ DeviceEffect record_readings(const Options& options, const std::string& device,
   });
 }
 
-DeviceEffect record_aggregate(const Options& options, const std::string& device,
-                              const DeviceState& state, const RecordAggregate& cmd) {
+DeviceEffect record_aggregate(const Options& options, const DeviceState& state,
+                              const RecordAggregate& cmd) {
   const auto& a = cmd.aggregate;
   const std::uint64_t seq = cmd.id.seq;
   // Already recorded: this window or a newer one. A device's windows close in order, so this
@@ -87,13 +70,7 @@ DeviceEffect record_aggregate(const Options& options, const std::string& device,
     events.emplace_back(AlarmTriggered{a.window_end, AlarmRule::window_average, a.avg,
                                        options->window_average_threshold});
   }
-  auto effect = persistence::effects::persist_all<DeviceState>(events);
-  if (options->on_event) {
-    effect = std::move(effect).then_run(
-        [options, device, before = state, events = std::move(events)](const DeviceState&) {
-          announce(*options, device, before, events);
-        });
-  }
+  auto effect = persistence::effects::persist_all<DeviceState>(std::move(events));
   return std::move(effect).then_run([reply_to = cmd.reply_to, seq](const DeviceState&) {
     if (reply_to) reply_to.tell(stream::Ack{seq});
   });
@@ -214,50 +191,49 @@ DeviceState apply_event(DeviceState state, const DeviceEvent& event, double thre
 
 // --- The actor ---------------------------------------------------------------------------------
 
-persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState> device_spec(
-    const std::string& device, const DeviceOptions& options) {
-  persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState> spec;
-  spec.persistence_id = device_pid(device);
-  spec.journal = options.journal;
-  // The options are shared by the handlers (and their side effects) of this incarnation.
-  auto opts = std::make_shared<const DeviceOptions>(options);
-  const double threshold = options.alarm_threshold;
-  spec.event_handler = [threshold](DeviceState s, const DeviceEvent& e) {
+std::shared_ptr<const DeviceSpec> device_spec(DeviceOptions options) {
+  auto opts = std::make_shared<const DeviceOptions>(std::move(options));
+  auto spec = std::make_shared<DeviceSpec>();
+  spec->persistence_id = std::string(kPidPrefix);  // + the device id, per entity
+  spec->journal = opts->journal;
+  const double threshold = opts->alarm_threshold;
+  spec->event_handler = [threshold](DeviceState s, const DeviceEvent& e) {
     return apply_event(std::move(s), e, threshold);
   };
-  // Counts this incarnation as active until its handlers are destroyed with the actor.
-  std::shared_ptr<void> active;
-  if (options.on_active) {
-    options.on_active(+1);
-    active = std::shared_ptr<void>(nullptr, [f = options.on_active](void*) { f(-1); });
-  }
-  spec.command_handler = [opts, device, active](const DeviceState& s,
-                                                const DeviceCommand& c) -> DeviceEffect {
-    if (const auto* rr = std::get_if<RecordReadings>(&c)) {
-      return record_readings(opts, device, s, *rr);
-    }
-    if (const auto* ra = std::get_if<RecordAggregate>(&c)) {
-      return record_aggregate(opts, device, s, *ra);
-    }
+  spec->command_handler = [opts](const DeviceState& s, const DeviceCommand& c) -> DeviceEffect {
+    if (const auto* rr = std::get_if<RecordReadings>(&c)) return record_readings(opts, *rr);
+    if (const auto* ra = std::get_if<RecordAggregate>(&c)) return record_aggregate(opts, s, *ra);
     const auto& get = std::get<GetDeviceState>(c);
     if (get.reply) get.reply(s);
     return persistence::effects::none<DeviceState, DeviceEvent>();
   };
-  spec.tagger = tags_of;
-  if (options.snapshots) {
-    spec.snapshot_store = options.snapshots;
-    spec.snapshot_every = options.snapshot_every;
+  spec->tagger = tags_of;
+  if (opts->on_event) {
+    spec->on_event_applied = [opts](const std::string& pid, std::uint64_t seq, const DeviceEvent& e,
+                                    const DeviceState& s) {
+      opts->on_event(pid.substr(kPidPrefix.size()), seq, e, s);
+    };
   }
-  spec.passivate_after = options.passivate_after;
-  spec.recovery_permits = options.recovery_permits;
+  if (opts->on_active) {
+    // An incarnation is active from its setup until it stops or a restart replaces it.
+    spec->signal_handler = [opts](const std::string&, const DeviceState&, const Signal& signal) {
+      if (std::holds_alternative<PreStart>(signal)) opts->on_active(+1);
+      if (std::holds_alternative<PostStop>(signal) || std::holds_alternative<PreRestart>(signal)) {
+        opts->on_active(-1);
+      }
+    };
+  }
+  if (opts->snapshots) {
+    spec->snapshot_store = opts->snapshots;
+    spec->snapshot_every = opts->snapshot_every;
+  }
+  spec->passivate_after = opts->passivate_after;
+  spec->recovery_permits = opts->recovery_permits;
   return spec;
 }
 
 Behavior<DevicesMsg> devices_behavior(DeviceOptions options) {
-  return persistence::event_sourced_entities(
-      [options = std::move(options)](const std::string& device) {
-        return device_spec(device, options);
-      });
+  return persistence::event_sourced_entities(device_spec(std::move(options)));
 }
 
 }  // namespace weft::node

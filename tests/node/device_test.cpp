@@ -337,6 +337,35 @@ TEST(Device, AFailedPersistAnswersWithAnErrorAndRecordsNothing) {
   EXPECT_EQ(state_of(devices, "f").readings, 2u);
 }
 
+TEST(Device, OnActiveCountsEachDeviceFromItsStartUntilItStops) {
+  auto clock = std::make_shared<ManualClock>();
+  ActorSystemConfig config;
+  config.clock = clock;
+  ActorSystem system(config);
+  auto journal = std::make_shared<persistence::MemoryJournal>();
+  auto active = std::make_shared<std::atomic<int>>(0);
+  DeviceOptions options;
+  options.journal = journal;
+  options.passivate_after = std::chrono::minutes(1);
+  options.on_active = [active](int delta) { *active += delta; };
+  auto devices = system.spawn(devices_behavior(options), "devices");
+  for (const std::string id : {"p", "q", "r"})
+    ASSERT_TRUE(record(devices, id, {reading(id, 1, 10)}));
+  EXPECT_EQ(active->load(), 3);
+
+  journal->fail_appends(Error(Errc::io, "disk full"));
+  ASSERT_FALSE(record(devices, "p", {reading("p", 2, 20)}));
+  EXPECT_TRUE(eventually([&] { return active->load() == 2; }));  // the failed device stopped
+  journal->fail_appends(std::nullopt);
+  ASSERT_TRUE(record(devices, "p", {reading("p", 3, 30)}));  // and starts again
+  EXPECT_EQ(active->load(), 3);
+
+  clock->advance(std::chrono::minutes(3));
+  EXPECT_TRUE(eventually([&] { return active->load() == 0; }));  // all passivated
+  EXPECT_EQ(state_of(devices, "q").readings, 1u);                // back on the next command
+  EXPECT_EQ(active->load(), 1);
+}
+
 TEST(Device, ReadingsDoneRunsOnceAndAnswersWhenDroppedUncalled) {
   int calls = 0;
   std::optional<Result<std::size_t>> last;

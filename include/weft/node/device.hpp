@@ -189,14 +189,17 @@ struct DeviceOptions {
   /// device id, sequence number, the event, the new state. Feeds SSE, MQTT out and metrics.
   std::function<void(const std::string&, std::uint64_t, const DeviceEvent&, const DeviceState&)>
       on_event;
-  /// Called with +1 when a device actor incarnation is created and -1 when it is gone (stopped,
-  /// passivated, failed): the node's count of active actors.
+  /// Called with +1 when a device actor starts (its PreStart, again after a restart) and -1
+  /// when it stops (passivated, stopped, failed) or a restart replaces it: the node's count of
+  /// active actors.
   std::function<void(int)> on_active;
 };
 
-/// The spec of device `device`'s actor.
-[[nodiscard]] persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState> device_spec(
-    const std::string& device, const DeviceOptions& options);
+using DeviceSpec = persistence::EventSourcedSpec<DeviceCommand, DeviceEvent, DeviceState>;
+
+/// The spec every device actor shares (one per node, not per device): device `id` persists as
+/// device_pid(id), the spec's persistence_id being the prefix.
+[[nodiscard]] std::shared_ptr<const DeviceSpec> device_spec(DeviceOptions options);
 
 /// The entity manager of all devices (spawn it once): send
 /// `persistence::EntityEnvelope<DeviceCommand>{id, cmd}`.
