@@ -29,7 +29,10 @@ constexpr std::size_t kGranule = 16;
 constexpr std::size_t kClasses = 16;  // 16..256 bytes
 constexpr std::size_t kMaxPooled = kGranule * kClasses;
 constexpr std::size_t kBatch = 256;  // blocks moved to or from the depot at once
-constexpr std::size_t kSlabBytes = 64 * 1024;
+// Full batches the depot keeps per size class; what a burst frees beyond that goes back to
+// malloc. A node that starts tells 100k recoveries at once (~19 MB of envelopes the pool
+// would otherwise keep for good: weft-bench node --scenario actors_100k).
+constexpr std::size_t kDepotBatches = 32;
 
 struct FreeBlock {
   FreeBlock* next;
@@ -41,8 +44,9 @@ struct Batch {
   std::size_t count = 0;
 };
 
-/// Global exchange of full batches, one stack per size class. Slabs are never returned to the
-/// system: the pool only grows to the peak number of in-flight blocks.
+/// Global exchange of batches, one stack per size class. Blocks are allocated one by one (not
+/// carved from slabs) so that a batch past the depot's bound can be freed: the pool keeps what
+/// steady traffic needs, not the peak of a burst.
 class Depot {
  public:
   bool take(std::size_t cls, Batch& out) {
@@ -55,21 +59,26 @@ class Depot {
   }
 
   void give(std::size_t cls, Batch batch) {
-    std::lock_guard lock(mutex_);
-    batches_[cls].push_back(batch);
-  }
-
-  /// Carves a fresh slab into a batch of blocks of class `cls`.
-  Batch carve(std::size_t cls) {
-    const std::size_t block = (cls + 1) * kGranule;
-    auto* slab = static_cast<std::byte*>(::operator new(kSlabBytes));
     {
       std::lock_guard lock(mutex_);
-      slabs_.push_back(slab);
+      if (batches_[cls].size() < kDepotBatches) {
+        batches_[cls].push_back(batch);
+        return;
+      }
     }
+    while (batch.head) {
+      FreeBlock* next = batch.head->next;
+      ::operator delete(batch.head);
+      batch.head = next;
+    }
+  }
+
+  /// A fresh batch of blocks of class `cls`.
+  static Batch allocate(std::size_t cls) {
+    const std::size_t block = (cls + 1) * kGranule;
     Batch b;
-    for (std::size_t off = 0; off + block <= kSlabBytes; off += block) {
-      auto* f = reinterpret_cast<FreeBlock*>(slab + off);
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      auto* f = static_cast<FreeBlock*>(::operator new(block));
       f->next = b.head;
       b.head = f;
       ++b.count;
@@ -80,7 +89,6 @@ class Depot {
  private:
   std::mutex mutex_;
   std::array<std::vector<Batch>, kClasses> batches_;
-  std::vector<std::byte*> slabs_;  // kept reachable: the pool owns them for the process lifetime
 };
 
 Depot& depot() {
@@ -100,7 +108,7 @@ struct ThreadCache {
   void* allocate(std::size_t cls) {
     Batch& list = lists[cls];
     if (!list.head) {
-      if (!depot().take(cls, list)) list = depot().carve(cls);
+      if (!depot().take(cls, list)) list = Depot::allocate(cls);
     }
     FreeBlock* b = list.head;
     list.head = b->next;
