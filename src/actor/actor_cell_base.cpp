@@ -298,6 +298,21 @@ bool ActorCellBase::run_turn() {
   return finish_turn();
 }
 
+void ActorCellBase::abandon() {
+  for (;;) {
+    if (auto* q = system_queue_.load(std::memory_order_acquire)) {
+      while (auto* n = q->pop()) delete static_cast<SystemMessage*>(n);
+    }
+    drain_to_dead_letters();
+    // As in finish_turn: what a destructor above (or another thread) queued meanwhile is either
+    // seen here or schedules the cell again, to be abandoned by that caller.
+    scheduled_.store(false, std::memory_order_seq_cst);
+    if (!system_queue_maybe_nonempty() && !mailbox_maybe_nonempty()) break;
+    if (scheduled_.exchange(true, std::memory_order_acq_rel)) break;
+  }
+  release();
+}
+
 void ActorCellBase::drain_system_messages() {
   auto* q = system_queue_.load(std::memory_order_acquire);
   if (!q) return;

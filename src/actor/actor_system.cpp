@@ -92,7 +92,7 @@ class SystemImpl final : public SystemServices {
   // SystemServices
   void schedule(ActorCellBase* cell) override {
     if (scheduler_down_.load(std::memory_order_acquire)) {
-      cell->release();
+      cell->abandon();
       return;
     }
     scheduler_->schedule(cell);

@@ -33,7 +33,7 @@ void DeterministicScheduler::schedule(ActorCellBase* cell) {
   std::unique_lock lock(state_->mutex);
   if (state_->stopped) {
     lock.unlock();
-    cell->release();
+    cell->abandon();
     return;
   }
   state_->runnable.push_back(cell);
@@ -61,7 +61,7 @@ void DeterministicScheduler::shutdown() {
     state_->stopped = true;
     left.swap(state_->runnable);
   }
-  for (auto* c : left) c->release();
+  for (auto* c : left) c->abandon();
 }
 
 }  // namespace weft::detail

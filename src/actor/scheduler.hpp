@@ -14,7 +14,8 @@ class Scheduler {
   virtual ~Scheduler() = default;
   /// Queues a cell (the caller gave it a reference for the scheduler to hold).
   virtual void schedule(ActorCellBase* cell) = 0;
-  /// Stops the workers after their current turn and joins them; queued cells are released.
+  /// Stops the workers after their current turn and joins them; queued cells are abandoned
+  /// (ActorCellBase::abandon), as are cells scheduled after it.
   virtual void shutdown() = 0;
   [[nodiscard]] virtual unsigned workers() const noexcept = 0;
 };

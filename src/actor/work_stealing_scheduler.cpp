@@ -124,7 +124,7 @@ class WorkStealingScheduler final : public Scheduler {
       return;
     }
     if (stopping_.load(std::memory_order_acquire)) {
-      c->release();
+      c->abandon();
       return;
     }
     injector_.push(c);
@@ -142,12 +142,12 @@ class WorkStealingScheduler final : public Scheduler {
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
     }
-    // Whatever is still queued drops the scheduler's reference.
+    // Whatever is still queued will never run.
     for (auto& w : workers_) {
-      if (w->lifo) std::exchange(w->lifo, nullptr)->release();
-      while (auto* c = w->queue.pop()) c->release();
+      if (w->lifo) std::exchange(w->lifo, nullptr)->abandon();
+      while (auto* c = w->queue.pop()) c->abandon();
     }
-    while (auto* c = injector_.pop()) c->release();
+    while (auto* c = injector_.pop()) c->abandon();
   }
 
   [[nodiscard]] unsigned workers() const noexcept override {

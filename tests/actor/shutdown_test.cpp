@@ -119,6 +119,26 @@ TEST(Shutdown, PendingAsksCompleteWhenTheSystemTerminates) {
   EXPECT_EQ(r->error().code(), Errc::actor_stopped);
 }
 
+// A callback that reaches an actor after its system is down (a journal completing a write the
+// actor asked for) may hold the actor itself: it is destroyed at once, not kept in a queue no
+// one drains, where it would keep the actor and its system alive for good.
+TEST(Shutdown, WhatIsPostedToAnActorAfterTheSystemIsDownIsDestroyed) {
+  auto token = std::make_shared<int>(0);
+  ActorRef<int> kept;
+  {
+    ActorSystem system(ActorSystemConfig{.workers = 2});
+    kept = system.spawn(behaviors::ignore<int>());
+    system.terminate();
+  }
+  auto* cell = kept.any().cell();
+  ASSERT_NE(cell, nullptr);
+  cell->post(
+      new detail::CallbackMsg([self = detail::IntrusivePtr<detail::ActorCellBase>::share(cell),
+                               token](detail::ActorCellBase&) { ++*token; }));
+  EXPECT_EQ(*token, 0);             // never run
+  EXPECT_EQ(token.use_count(), 1);  // and gone, with its reference to the actor
+}
+
 TEST(Shutdown, DeterministicTerminateRunsEverythingToTheEnd) {
   auto log = std::make_shared<OrderLog>();
   testkit::TestKit kit;

@@ -77,6 +77,13 @@ class ActorCellBase : public RefCounted {
   /// scheduled (the scheduler queues it again, keeping its reference).
   bool run_turn();
 
+  /// For a scheduler that will never run this cell again (the system is down), in place of
+  /// release(): the caller holds the cell's scheduled flag and a reference, both given up here.
+  /// What is queued goes now (system messages destroyed, messages as dead letters): a queued
+  /// callback may hold a reference to this very cell, and would keep it and its system alive
+  /// for good (a snapshot saved just after its actor stopped).
+  void abandon();
+
   /// Makes sure the cell will run (used after pushing work).
   void schedule_if_idle() noexcept {
     if (!scheduled_.load(std::memory_order_seq_cst) &&
