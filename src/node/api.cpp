@@ -71,8 +71,7 @@ std::uint64_t late_of(const Node::Impl& node, const std::string& id) {
 
 /// Decodes a device's stored event.
 Result<DeviceEvent> decode_event(const persistence::EventRecord& rec) {
-  persistence::Upcasters<DeviceEvent> upcasters;
-  return upcasters.decode(rec.manifest, rec.version, rec.payload);
+  return device_upcasters().decode(rec.manifest, rec.version, rec.payload);
 }
 
 /// Whether the journal holds events of `id` (a device never seen gets a 404, not an actor).

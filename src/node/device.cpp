@@ -1,5 +1,5 @@
-// The device actor: commands become ReadingRecorded / AlarmTriggered / AggregateRecorded
-// events, persisted in one journal write per command, answered once durable.
+// The device actor: commands become ReadingRecorded or ReadingsRecorded / AlarmTriggered /
+// AggregateRecorded events, persisted in one journal write per command, answered once durable.
 #include "weft/node/device.hpp"
 
 #include <limits>
@@ -17,12 +17,21 @@ constexpr std::string_view kPidPrefix = "device-";
 
 using DeviceEffect = persistence::Effect<DeviceEvent, DeviceState>;
 
-/// The events of RecordReadings: each reading, and right after a hot one its alarm (rule 1).
+/// The events of RecordReadings: one ReadingRecorded, or one ReadingsRecorded for several, then
+/// an alarm for each hot reading in their order (rule 1).
 std::vector<DeviceEvent> reading_events(const std::vector<Reading>& readings, double threshold) {
   std::vector<DeviceEvent> events;
-  events.reserve(readings.size() + 1);
-  for (const auto& r : readings) {
+  events.reserve(2);
+  if (readings.size() == 1) {
+    const auto& r = readings.front();
     events.emplace_back(ReadingRecorded{r.ts, r.temperature, r.vibration});
+  } else {
+    ReadingsRecorded all;
+    all.readings.reserve(readings.size());
+    for (const auto& r : readings) all.readings.push_back({r.ts, r.temperature, r.vibration});
+    events.emplace_back(std::move(all));
+  }
+  for (const auto& r : readings) {
     if (r.temperature > threshold) {
       events.emplace_back(AlarmTriggered{r.ts, AlarmRule::temperature, r.temperature, threshold});
     }
@@ -79,12 +88,32 @@ DeviceEffect record_aggregate(const Options& options, const DeviceState& state,
 std::vector<std::string> tags_of(const DeviceEvent& e) {
   switch (e.index()) {
     case 0:
+    case 3:
       return {std::string(kReadingTag)};
     case 1:
       return {"aggregate"};
     default:
       return {"alarm"};
   }
+}
+
+/// One reading applied to the state (ReadingRecorded, or each of a ReadingsRecorded).
+void apply_reading(DeviceState& state, const ReadingRecorded& r, double threshold) {
+  if (state.readings == 0 || r.ts >= state.last_ts) {
+    state.last_ts = r.ts;
+    state.last_temperature = r.temperature;
+    state.last_vibration = r.vibration;
+  }
+  ++state.readings;
+  if (state.open_alarm && r.temperature <= threshold && r.ts > state.open_alarm->ts) {
+    state.open_alarm.reset();  // cooled down after the alarm
+  }
+}
+
+nlohmann::json reading_json(const ReadingRecorded& r) {
+  nlohmann::json j = {{"ts", r.ts}, {"temperature", r.temperature}};
+  if (r.vibration) j["vibration"] = *r.vibration;
+  return j;
 }
 
 }  // namespace
@@ -124,9 +153,23 @@ std::string_view event_type(const DeviceEvent& e) noexcept {
       return "ReadingRecorded";
     case 1:
       return "AggregateRecorded";
+    case 3:
+      return "ReadingsRecorded";
     default:
       return "AlarmTriggered";
   }
+}
+
+const persistence::Upcasters<DeviceEvent>& device_upcasters() {
+  static const auto* const upcasters = [] {
+    auto* u = new persistence::Upcasters<DeviceEvent>();
+    // The first three alternatives kept their places: an old event is the same event now.
+    u->add<DeviceEventV1>([](DeviceEventV1 old) {
+      return std::visit([](auto&& e) { return DeviceEvent(std::move(e)); }, std::move(old));
+    });
+    return u;
+  }();
+  return *upcasters;
 }
 
 std::string_view to_string(AlarmRule rule) noexcept {
@@ -136,8 +179,10 @@ std::string_view to_string(AlarmRule rule) noexcept {
 std::string event_json(const DeviceEvent& e) {
   nlohmann::json j;
   if (const auto* r = std::get_if<ReadingRecorded>(&e)) {
-    j = {{"ts", r->ts}, {"temperature", r->temperature}};
-    if (r->vibration) j["vibration"] = *r->vibration;
+    j = reading_json(*r);
+  } else if (const auto* rs = std::get_if<ReadingsRecorded>(&e)) {
+    j = {{"readings", nlohmann::json::array()}};
+    for (const auto& one : rs->readings) j["readings"].push_back(reading_json(one));
   } else if (const auto* a = std::get_if<AggregateRecorded>(&e)) {
     j = {{"window_start", a->window_start},
          {"window_end", a->window_end},
@@ -162,15 +207,9 @@ std::string event_json(const DeviceEvent& e) {
 DeviceState apply_event(DeviceState state, const DeviceEvent& event, double threshold) {
   ++state.seq;
   if (const auto* r = std::get_if<ReadingRecorded>(&event)) {
-    if (state.readings == 0 || r->ts >= state.last_ts) {
-      state.last_ts = r->ts;
-      state.last_temperature = r->temperature;
-      state.last_vibration = r->vibration;
-    }
-    ++state.readings;
-    if (state.open_alarm && r->temperature <= threshold && r->ts > state.open_alarm->ts) {
-      state.open_alarm.reset();  // cooled down after the alarm
-    }
+    apply_reading(state, *r, threshold);
+  } else if (const auto* rs = std::get_if<ReadingsRecorded>(&event)) {
+    for (const auto& one : rs->readings) apply_reading(state, one, threshold);
   } else if (const auto* a = std::get_if<AggregateRecorded>(&event)) {
     ++state.aggregates;
     state.last_window_end = std::max(state.last_window_end, a->window_end);
@@ -208,6 +247,7 @@ std::shared_ptr<const DeviceSpec> device_spec(DeviceOptions options) {
     return persistence::effects::none<DeviceState, DeviceEvent>();
   };
   spec->tagger = tags_of;
+  spec->upcasters = device_upcasters();
   if (opts->on_event) {
     spec->on_event_applied = [opts](const std::string& pid, std::uint64_t seq, const DeviceEvent& e,
                                     const DeviceState& s) {

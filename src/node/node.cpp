@@ -318,6 +318,11 @@ void Node::Impl::on_event(const std::string& device, std::uint64_t, const Device
     hub.note_reading(device, *r);
     return;
   }
+  if (const auto* rs = std::get_if<ReadingsRecorded>(&e)) {
+    // The stream shows each device's latest reading: the batch's last (arrival order).
+    if (!rs->readings.empty()) hub.note_reading(device, rs->readings.back());
+    return;
+  }
   if (const auto* a = std::get_if<AlarmTriggered>(&e)) {
     metrics->alarms.inc();
     const auto data =

@@ -1,5 +1,6 @@
 // Rule 2: per-device tumbling windows with a watermark per device, as a keyed process function
-// over the journal's ReadingRecorded events; closed windows go to the device actors exactly once.
+// over the journal's ReadingRecorded / ReadingsRecorded events; closed windows go to the device
+// actors exactly once.
 #include "weft/node/windows.hpp"
 
 #include <algorithm>
@@ -132,23 +133,25 @@ std::uint64_t LateCounts::total() const {
 
 namespace {
 
-Result<Reading> decode_reading(const persistence::EventRecord& e) {
+/// The readings a tagged event records (one, or a batch of one device's).
+Result<std::vector<Reading>> decode_readings(const persistence::EventRecord& e) {
   const std::string_view device = device_of_pid(e.persistence_id);
   if (device.empty()) {
     return fail(Errc::invalid_argument,
                 "'" + e.persistence_id + "' is not a device's persistence id (device-<id>)");
   }
-  if (e.manifest != Codec<DeviceEvent>::manifest) {
-    return fail(Errc::unknown_manifest,
-                "expected a device event, got manifest '" + e.manifest + "'");
-  }
-  auto event = decode<DeviceEvent>(e.payload);
+  auto event = device_upcasters().decode(e.manifest, e.version, e.payload);
   if (!event) return std::unexpected(event.error());
-  const auto* r = std::get_if<ReadingRecorded>(&*event);
-  if (!r)
+  if (!std::holds_alternative<ReadingRecorded>(*event) &&
+      !std::holds_alternative<ReadingsRecorded>(*event)) {
     return fail(Errc::invalid_argument,
                 std::string("tagged reading is a ") + std::string(event_type(*event)));
-  return Reading{std::string(device), r->ts, r->temperature, r->vibration};
+  }
+  std::vector<Reading> out;
+  for_each_reading(*event, [&](const ReadingRecorded& r) {
+    out.push_back(Reading{std::string(device), r.ts, r.temperature, r.vibration});
+  });
+  return out;
 }
 
 }  // namespace
@@ -165,11 +168,14 @@ Result<std::unique_ptr<stream::Job>> start_window_job(ActorSystem& system, Windo
     return fail(Errc::invalid_argument, "window job: out-of-orderness must not be negative, got " +
                                             std::to_string(spec.rules.out_of_orderness_ms));
   }
-  stream::JournalTagSpec<Reading> source;
+  stream::JournalTagSpec<std::vector<Reading>> source;
   source.journal = spec.journal;
   source.tag = std::string(kReadingTag);
-  source.decode = decode_reading;
-  source.event_time = [](const persistence::EventRecord&, const Reading& r) { return r.ts; };
+  source.decode = decode_readings;
+  // Record time only: the windows keep a watermark per device from each reading's own ts.
+  source.event_time = [](const persistence::EventRecord&, const std::vector<Reading>& rs) {
+    return rs.empty() ? std::int64_t{0} : rs.front().ts;
+  };
 
   const Clock* clock = &system.clock();  // the job's processing time (it runs on `system`)
   const WindowRules rules = spec.rules;
@@ -209,8 +215,13 @@ Result<std::unique_ptr<stream::Job>> start_window_job(ActorSystem& system, Windo
   // No job-wide watermarks: each device's clock drifts on its own, so the operator keeps a
   // watermark per device; a global one would call device B late because device A is ahead.
   job.from(stream::from_journal_tag(std::move(source)),
-           stream::WatermarkStrategy<Reading>::no_watermarks(), "readings", 1)
+           stream::WatermarkStrategy<std::vector<Reading>>::no_watermarks(), "readings", 1)
       .uid("readings")
+      .flat_map<Reading>(
+          [](std::vector<Reading>&& rs, stream::Collector<Reading>& out) {
+            for (auto& r : rs) out.collect(std::move(r));
+          },
+          "each-reading")
       .key_by([](const Reading& r) { return r.device; })
       .process<WindowKeyState, Aggregate>(on_reading, on_timer, {}, "device-windows")
       .uid("device-windows")

@@ -173,13 +173,22 @@ TEST(NodeCrash, SigkillDuringIngestLosesNoAcknowledgedReadingAndRecordsEveryWind
       ASSERT_TRUE(page && page->status == 200);
       auto j = json::parse(page->body);
       for (const auto& e : j["events"]) {
-        if (e["type"] != "ReadingRecorded") continue;
-        const std::int64_t ts = e["payload"]["ts"];
-        ++times[ts];
-        if (ts < far) {
-          auto& w = per_window[ts - ((ts - kBase) % 5000)];
-          ++w.first;
-          w.second += e["payload"]["temperature"].get<double>();
+        json readings;
+        if (e["type"] == "ReadingRecorded") {
+          readings = json::array({e["payload"]});
+        } else if (e["type"] == "ReadingsRecorded") {
+          readings = e["payload"]["readings"];
+        } else {
+          continue;
+        }
+        for (const auto& r : readings) {
+          const std::int64_t ts = r["ts"];
+          ++times[ts];
+          if (ts < far) {
+            auto& w = per_window[ts - ((ts - kBase) % 5000)];
+            ++w.first;
+            w.second += r["temperature"].get<double>();
+          }
         }
       }
       if (j["next"].is_null()) break;

@@ -103,14 +103,23 @@ TEST_F(NodeTest, ReadingsAreRecordedAndAHotOneRaisesAnAlarmAtOnce) {
   auto events = get_json("/api/v1/devices/m-01/events?from=1&limit=10")["events"];
   std::vector<std::string> types;
   for (const auto& e : events) types.push_back(e["type"]);
-  EXPECT_EQ(types, (std::vector<std::string>{"ReadingRecorded", "ReadingRecorded", "AlarmTriggered",
-                                             "ReadingRecorded"}));
-  EXPECT_EQ(events[2]["payload"]["rule"], "temperature");
-  EXPECT_DOUBLE_EQ(events[2]["payload"]["value"].get<double>(), 85.5);
-  auto paged = get_json("/api/v1/devices/m-01/events?from=3&limit=1");
+  // One batch of one device is one event, its hot reading's alarm right after it.
+  EXPECT_EQ(types, (std::vector<std::string>{"ReadingsRecorded", "AlarmTriggered"}));
+  ASSERT_EQ(events[0]["payload"]["readings"].size(), 3u);
+  EXPECT_EQ(events[0]["payload"]["readings"][1]["ts"], kBase + 20);
+  EXPECT_DOUBLE_EQ(events[0]["payload"]["readings"][1]["temperature"].get<double>(), 85.5);
+  EXPECT_EQ(events[1]["payload"]["rule"], "temperature");
+  EXPECT_DOUBLE_EQ(events[1]["payload"]["value"].get<double>(), 85.5);
+  auto paged = get_json("/api/v1/devices/m-01/events?from=2&limit=1");
   ASSERT_EQ(paged["events"].size(), 1u);
-  EXPECT_EQ(paged["events"][0]["seq"], 3);
-  EXPECT_EQ(paged["next"], 4);
+  EXPECT_EQ(paged["events"][0]["seq"], 2);
+  EXPECT_EQ(paged["next"], 3);
+  // A single reading is a ReadingRecorded.
+  EXPECT_EQ(post(json::array({reading("m-01", kBase + 40, 71.0)}))["accepted"], 1);
+  auto single = get_json("/api/v1/devices/m-01/events?from=3&limit=10")["events"];
+  ASSERT_EQ(single.size(), 1u);
+  EXPECT_EQ(single[0]["type"], "ReadingRecorded");
+  EXPECT_EQ(single[0]["payload"]["ts"], kBase + 40);
 
   auto alarms = get_json("/api/v1/alarms")["alarms"];
   ASSERT_EQ(alarms.size(), 1u);
@@ -121,7 +130,7 @@ TEST_F(NodeTest, ReadingsAreRecordedAndAHotOneRaisesAnAlarmAtOnce) {
   auto list = get_json("/api/v1/devices")["devices"];
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["id"], "m-01");
-  EXPECT_EQ(list[0]["readings"], 3);
+  EXPECT_EQ(list[0]["readings"], 4);
 }
 
 TEST_F(NodeTest, WindowsCloseOnEachDevicesOwnWatermark) {

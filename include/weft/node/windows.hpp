@@ -1,7 +1,7 @@
 // Rule 2: per device, tumbling event-time windows with a watermark per device (each sensor's
-// clock drifts on its own). A stream job reads ReadingRecorded events by tag from the journal,
-// keys them by device, windows them, and sends each closed window to the device actor as a
-// RecordAggregate with a dedup id, so it is recorded exactly once even across crashes.
+// clock drifts on its own). A stream job reads ReadingRecorded / ReadingsRecorded events by tag
+// from the journal, keys them by device, windows them, and sends each closed window to the device
+// actor as a RecordAggregate with a dedup id, so it is recorded exactly once even across crashes.
 #pragma once
 
 #include <cstdint>
