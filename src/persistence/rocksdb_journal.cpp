@@ -1274,6 +1274,12 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
   // anywhere else stops the open with an error instead of silently losing later records.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.max_total_wal_size = 1u << 30;
+  // Flushes and compactions write their files out a megabyte at a time as they go, instead of
+  // leaving a memtable's worth (128 MB) of dirty pages to the kernel and one fsync at the end:
+  // a WAL fdatasync (on the path of every acknowledgement) that lands on that writeback waited
+  // up to ~0.8 s on this VM's disk; measured fsync p99.9 during weft-bench journal persist
+  // 170 ms -> 83 ms.
+  db_options.bytes_per_sync = 1u << 20;
   db_options.info_log = std::make_shared<SpdlogLogger>(options.directory);
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Compactions likewise (flushes, in the high-priority pool, keep their priority).
