@@ -36,6 +36,7 @@ class NodeTest : public ::testing::Test {
     o.workers = 2;
     o.checkpoint_interval = 500ms;
     o.windows.idle_timeout = idle_timeout_;
+    o.snapshot_every = snapshot_every_;
     auto n = Node::start(o);
     ASSERT_TRUE(n) << n.error().describe();
     node_ = std::move(*n);
@@ -83,6 +84,7 @@ class NodeTest : public ::testing::Test {
 
   test::TempDir dir_{"weft-node"};
   Duration idle_timeout_ = 30s;
+  std::uint64_t snapshot_every_ = 1000;
   std::unique_ptr<Node> node_;
   std::optional<io::HttpClient> client_;
 };
@@ -210,6 +212,39 @@ TEST_F(NodeTest, TimeTravelReplaysTheStateAsRecordedThen) {
   EXPECT_EQ(now["readings"], 3);
   get_json("/api/v1/devices/m-t/state", 400);
   get_json("/api/v1/devices/m-t/state?at_ts=soon", 400);
+}
+
+// Time travel finds the last event by a time with a binary search and starts from the newest
+// snapshot before it: every recorded time must give the state as it was then, whether it falls
+// on a snapshot, between two, or before the first event.
+TEST_F(NodeTest, TimeTravelFromSnapshotsGivesTheStateAtEveryRecordedTime) {
+  snapshot_every_ = 3;
+  restart();
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::vector<std::int64_t> recorded;
+  for (int k = 0; k < 10; ++k) {
+    post(json::array({reading("m-tt", kBase + k * 10, 60.0 + k)}));
+    auto events = get_json("/api/v1/devices/m-tt/events?from=" + std::to_string(k + 1) +
+                           "&limit=1")["events"];
+    ASSERT_EQ(events.size(), 1u) << k;
+    recorded.push_back(events[0]["ts"]);
+    // Each reading is recorded at a later millisecond than the one before.
+    ASSERT_TRUE(eventually([&] { return now_ms() > recorded.back(); }, 5s));
+  }
+  for (int k = 0; k < 10; ++k) {
+    auto s = get_json("/api/v1/devices/m-tt/state?at_ts=" + std::to_string(recorded[k]));
+    EXPECT_EQ(s["readings"], k + 1) << k;
+    EXPECT_DOUBLE_EQ(s["last_temperature"].get<double>(), 60.0 + k) << k;
+    EXPECT_EQ(s["last_ts"], kBase + k * 10) << k;
+  }
+  auto before = get_json("/api/v1/devices/m-tt/state?at_ts=" + std::to_string(recorded[0] - 1));
+  EXPECT_EQ(before["readings"], 0);
+  auto after = get_json("/api/v1/devices/m-tt/state?at_ts=" + std::to_string(recorded[9] + 1));
+  EXPECT_EQ(after["readings"], 10);
 }
 
 TEST_F(NodeTest, BadInputIsRejectedWithReasonsAndValidReadingsInTheSameBatchAreKept) {
