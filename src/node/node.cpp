@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -256,6 +257,16 @@ void Node::Impl::ingest(std::vector<Reading> readings, IngestSource source,
       if (fresh) groups.emplace_back(r.device, std::vector<Reading>{});
       groups[it->second].second.push_back(std::move(r));
     }
+  }
+  // Alarms first: the devices with a reading above the threshold (rule 1) get their commands
+  // before the rest of the batch, so their alarms ride the first journal commit instead of
+  // waiting behind the other devices' writes. A device's own readings keep their order.
+  if (options.temperature_alarm) {
+    const double threshold = options.temperature_threshold;
+    std::stable_partition(groups.begin(), groups.end(), [threshold](const auto& g) {
+      return std::ranges::any_of(
+          g.second, [threshold](const Reading& r) { return r.temperature > threshold; });
+    });
   }
   struct Batch {
     std::mutex mutex;
