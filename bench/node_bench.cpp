@@ -334,6 +334,8 @@ void alarm_latency(double scale, const Print& print) {
     };
     fsync_p50_us = quantile("0.5");
     fsync_p99_us = quantile("0.99");
+    // WEFT_BENCH_DEBUG=1 shows the node's metrics (persist latency, group commits, ...).
+    if (std::getenv("WEFT_BENCH_DEBUG") != nullptr) std::fputs(m->body.c_str(), stderr);
   }
   print(fmt::format(
       R"({{"suite":"node","scenario":"alarm_latency","readings_per_s":10000,"alarms":{},"p50_us":{:.0f},"p99_us":{:.0f},"journal_fsync_p50_us":{:.0f},"journal_fsync_p99_us":{:.0f}}})",
