@@ -162,6 +162,45 @@ void JobState::dead_letter(DeadLetter letter) {
   while (dead_letters_.size() > options_.dead_letters_kept) dead_letters_.pop_front();
 }
 
+std::optional<Timestamp> JobState::lowest_aligned() const {
+  std::optional<Timestamp> low;
+  for (const auto& a : aligned_) {
+    if (a.watermark && (!low || *a.watermark < *low)) low = a.watermark;
+  }
+  return low;
+}
+
+bool JobState::align_source(TaskBase& task, std::optional<Timestamp> watermark,
+                            Timestamp max_drift_ms) {
+  std::vector<TaskBase*> to_wake;
+  bool hold = false;
+  {
+    std::lock_guard lock(align_mutex_);
+    auto it = std::ranges::find(aligned_, &task, &AlignedSource::task);
+    if (it == aligned_.end()) it = aligned_.insert(aligned_.end(), AlignedSource{&task});
+    const auto before = lowest_aligned();
+    it->watermark = watermark;
+    const auto low = lowest_aligned();
+    // `low` includes this task's watermark, so the gap is never negative; one too wide for a
+    // Timestamp (watermarks near both ends of the range) is certainly past the drift.
+    Timestamp gap = 0;
+    hold =
+        watermark && low && (__builtin_sub_overflow(*watermark, *low, &gap) || gap > max_drift_ms);
+    it->waiting = hold;
+    if (low != before) {
+      for (auto& a : aligned_) {
+        if (a.waiting && a.task != &task) {
+          a.waiting = false;
+          to_wake.push_back(a.task);
+        }
+      }
+    }
+  }
+  // Outside the lock: a woken task may run at once on another worker and report again.
+  for (auto* t : to_wake) t->wake();
+  return hold;
+}
+
 void JobState::task_finished(TaskBase&) {
   bool all = false;
   {

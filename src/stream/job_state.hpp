@@ -41,6 +41,8 @@ class JobState final : public JobRuntime {
   void count_records_in(std::uint64_t n) override {
     records_in_.fetch_add(n, std::memory_order_relaxed);
   }
+  bool align_source(TaskBase& task, std::optional<Timestamp> watermark,
+                    Timestamp max_drift_ms) override;
   void task_finished(TaskBase& task) override;
   void task_failed(TaskBase& task, Error error) override;
 
@@ -79,6 +81,15 @@ class JobState final : public JobRuntime {
   std::vector<std::pair<std::string, std::uint32_t>> stateful_;  // uid, parallelism
   ActorRef<Turn> coordinator_;
 
+  /// A source task under watermark alignment: its last reported watermark, and whether it
+  /// waits for the lowest one to move.
+  struct AlignedSource {
+    TaskBase* task = nullptr;
+    std::optional<Timestamp> watermark;
+    bool waiting = false;
+  };
+  [[nodiscard]] std::optional<Timestamp> lowest_aligned() const;  // under align_mutex_
+
   std::atomic<bool> cancelled_{false};
   std::atomic<std::uint64_t> records_in_{0};
   std::atomic<std::uint64_t> late_{0};
@@ -98,6 +109,10 @@ class JobState final : public JobRuntime {
   Duration last_duration_{0};
   std::optional<CheckpointId> restored_from_;
   std::deque<CheckpointId> retained_;
+
+  // Apart from mutex_: sources report here every polled batch, beside checkpoint I/O.
+  std::mutex align_mutex_;
+  std::vector<AlignedSource> aligned_;
 };
 
 }  // namespace weft::stream::detail

@@ -59,14 +59,20 @@ struct WatermarkStrategy {
   /// Watermarks after every record (punctuated) instead of after every polled batch: exact
   /// lateness at a per-record cost; for tests and low-rate sources.
   bool per_record = false;
+  /// Watermark alignment (as Flink's): a source subtask whose watermark is further than this
+  /// ahead of the lowest watermark of the job's aligned sources stops polling until the others
+  /// catch up. Without it, a subtask the scheduler favours can run arbitrarily far ahead in
+  /// event time, and every window downstream stays open until the slowest one catches up.
+  /// Sources that are idle, finished, or have no watermark yet do not hold the others back.
+  std::optional<Duration> max_drift;
 
   static WatermarkStrategy no_watermarks() { return {}; }
   static WatermarkStrategy bounded_out_of_orderness(Duration delay,
                                                     std::function<Timestamp(const T&)> ts = {}) {
-    return {std::move(ts), delay, std::nullopt, false};
+    return {std::move(ts), delay, std::nullopt, false, std::nullopt};
   }
   static WatermarkStrategy monotonous(std::function<Timestamp(const T&)> ts = {}) {
-    return {std::move(ts), Duration{0}, std::nullopt, false};
+    return {std::move(ts), Duration{0}, std::nullopt, false, std::nullopt};
   }
   [[nodiscard]] WatermarkStrategy with_per_record_watermarks() const {
     auto copy = *this;
@@ -76,6 +82,11 @@ struct WatermarkStrategy {
   [[nodiscard]] WatermarkStrategy with_idleness(Duration idle) const {
     auto copy = *this;
     copy.idleness = idle;
+    return copy;
+  }
+  [[nodiscard]] WatermarkStrategy with_alignment(Duration drift) const {
+    auto copy = *this;
+    copy.max_drift = drift;
     return copy;
   }
 };

@@ -148,7 +148,7 @@ class SourceTask final : public TaskBase, private SourceOutput<T> {
     if (auto id = take_checkpoint_request()) checkpoint(*id);
     const TimePoint now = job().clock().now();
     while (budget > 0) {
-      if (!outputs_writable()) {
+      if (!outputs_writable() || ahead_of_aligned()) {
         flush_outputs();
         return Step::waiting;
       }
@@ -168,6 +168,7 @@ class SourceTask final : public TaskBase, private SourceOutput<T> {
         head_.watermark(max_timestamp);
         head_.finish();
         end_outputs();
+        release_alignment();
         return Step::finished;
       }
       if (status == SourceStatus::idle) {
@@ -186,9 +187,32 @@ class SourceTask final : public TaskBase, private SourceOutput<T> {
     if (now - *last_record_ >= *strategy_.idleness) {
       idle_ = true;
       idle_outputs(true);
+      release_alignment();
     } else {
       wakeup_at(*last_record_ + *strategy_.idleness);
     }
+  }
+
+  /// Watermark alignment: whether this subtask is too far ahead of the other aligned sources
+  /// to poll now (the job wakes it when they move). Asks the job only when the answer can have
+  /// changed: this watermark moved, or it was ahead last time.
+  [[nodiscard]] bool ahead_of_aligned() {
+    if (!strategy_.max_drift) return false;
+    const std::optional<Timestamp> wm =
+        idle_ || watermark_ == min_timestamp ? std::nullopt : std::optional(watermark_);
+    if (wm == reported_ && !ahead_) return false;
+    reported_ = wm;
+    const auto drift =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*strategy_.max_drift).count();
+    ahead_ = job().align_source(*this, wm, drift);
+    return ahead_;
+  }
+
+  /// An idle or finished subtask holds no other aligned source back.
+  void release_alignment() {
+    if (!strategy_.max_drift || !reported_) return;
+    reported_.reset();
+    ahead_ = job().align_source(*this, std::nullopt, 0);
   }
 
   void advance_watermark() {
@@ -222,6 +246,8 @@ class SourceTask final : public TaskBase, private SourceOutput<T> {
   Timestamp watermark_ = min_timestamp;
   std::optional<TimePoint> last_record_;
   bool idle_ = false;
+  std::optional<Timestamp> reported_;  // to watermark alignment
+  bool ahead_ = false;
 };
 
 /// Reads the channels from upstream tasks: the minimum watermark over active channels moves

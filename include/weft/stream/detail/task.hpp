@@ -37,6 +37,12 @@ class JobRuntime {
   virtual void dead_letter(DeadLetter letter) = 0;
   virtual void count_late(std::uint64_t n) = 0;
   virtual void count_records_in(std::uint64_t n) = 0;
+  /// Watermark alignment of the sources that ask for it. Records `task`'s watermark (nullopt:
+  /// the task holds no one back — idle, finished, or no watermark yet) and says whether the
+  /// task is more than `max_drift_ms` ahead of the lowest one: then it must stop polling, and
+  /// it is woken once the lowest watermark moves.
+  virtual bool align_source(TaskBase& task, std::optional<Timestamp> watermark,
+                            Timestamp max_drift_ms) = 0;
   virtual void task_finished(TaskBase& task) = 0;
   virtual void task_failed(TaskBase& task, Error error) = 0;
 };
