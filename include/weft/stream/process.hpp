@@ -310,17 +310,21 @@ class KeyedProcessOp final : public OperatorBase,
   [[nodiscard]] Timestamp current_watermark() const override { return watermark_; }
   S& state() override {
     if (current_ == nullptr) {
-      const TimePoint now = ctx().clock().now();
       auto [it, inserted] = states_.try_emplace(key_);
-      if (!inserted && expired(it->second, now)) it->second.value = S{};
-      it->second.touched = now;
+      // The clock only matters with a TTL; reading it per record cost 3.5% of Nexmark q5.
+      if (options_.state_ttl) {
+        const TimePoint now = ctx().clock().now();
+        if (!inserted && expired(it->second, now)) it->second.value = S{};
+        it->second.touched = now;
+      }
       current_ = &it->second;
     }
     return current_->value;
   }
   [[nodiscard]] bool has_key_state() const override {
     const auto it = states_.find(key_);
-    return it != states_.end() && !expired(it->second, ctx().clock().now());
+    return it != states_.end() &&
+           (!options_.state_ttl || !expired(it->second, ctx().clock().now()));
   }
   void clear_state() override {
     states_.erase(key_);
