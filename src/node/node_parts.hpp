@@ -53,8 +53,10 @@ class MqttIngest {
 
   // One QoS 1 message per reading: persisting each on its own costs a journal round trip per
   // message. Messages arriving while a batch is persisted join the next one, so batches grow
-  // with the load and a lone message still goes at once.
-  static constexpr unsigned kMaxInFlight = 2;
+  // with the load and a lone message still goes at once. Up to 8 batches overlap, so the journal
+  // commits several in one group (mqtt_ingest, mean of 9-12 runs: 18.6k readings/s with 2 in
+  // flight, 19.7k with 8).
+  static constexpr unsigned kMaxInFlight = 8;
 
   Node::Impl& node_;
   std::shared_ptr<Flow> flow_;
