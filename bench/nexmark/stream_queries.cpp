@@ -442,7 +442,7 @@ Result<StreamQueryRun> run_stream_query(ActorSystem& system, const NexmarkOption
   // of ~6 (docs/nexmark.md).
   auto events = job.from<Event>(
       [config] { return std::make_unique<NexmarkSource>(config); },
-      WatermarkStrategy<Event>::bounded_out_of_orderness(0ms).with_alignment(1s), "generator");
+      WatermarkStrategy<Event>::bounded_out_of_orderness(0ms).with_alignment(2s), "generator");
   auto rows = std::make_shared<Rows>();
   rows->keep = keep_lines;
   if (!build(o.query, events, rows)) {

@@ -81,11 +81,12 @@ class JobState final : public JobRuntime {
   std::vector<std::pair<std::string, std::uint32_t>> stateful_;  // uid, parallelism
   ActorRef<Turn> coordinator_;
 
-  /// A source task under watermark alignment: its last reported watermark, and whether it
-  /// waits for the lowest one to move.
+  /// A source task under watermark alignment: its last reported watermark, its drift, and
+  /// whether it waits for the lowest watermark to come within half the drift.
   struct AlignedSource {
     TaskBase* task = nullptr;
     std::optional<Timestamp> watermark;
+    Timestamp max_drift_ms = 0;
     bool waiting = false;
   };
   [[nodiscard]] std::optional<Timestamp> lowest_aligned() const;  // under align_mutex_
