@@ -27,6 +27,8 @@ constexpr const char* usage_text =
     "  --parallelism P      source instances, each generating every P-th event (default 1)\n"
     "  --output FILE        write result rows (or the dump) as JSON lines to FILE\n"
     "  --checkpoint-interval D  e.g. 10s or 500ms (default 10s)\n"
+    "  --max-drift D        event time a generator subtask may run ahead of the others\n"
+    "                       (watermark alignment; default 2s; off: unaligned)\n"
     "  --rate R             event-time rate of the generator, events/s (default 10000)\n"
     "  --out-of-order-group N  shuffle timestamps within groups of N events (default 1)\n"
     "  --dump N             write the first N generated events as JSON lines and stop\n";
@@ -181,6 +183,14 @@ Result<NexmarkOptions> parse_nexmark_options(std::span<const char* const> args) 
       auto d = parse_duration(flag, v);
       if (!d) return std::unexpected(d.error());
       o.checkpoint_interval = *d;
+    } else if (flag == "--max-drift") {
+      if (v == "off") {
+        o.max_drift = std::chrono::milliseconds{0};
+      } else {
+        auto d = parse_duration(flag, v);
+        if (!d) return std::unexpected(d.error());
+        o.max_drift = *d;
+      }
     } else if (flag == "--dump") {
       auto n = parse_count(flag, v);
       if (!n) return std::unexpected(n.error());

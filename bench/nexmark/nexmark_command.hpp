@@ -19,6 +19,8 @@ struct NexmarkOptions {
   unsigned parallelism = 1;
   std::optional<std::string> output;  // result (or dump) JSON lines go here; none: discarded
   std::chrono::milliseconds checkpoint_interval{10'000};
+  /// Watermark alignment of the generator's subtasks (docs/nexmark.md); 0 ("off"): none.
+  std::chrono::milliseconds max_drift{2'000};
   std::optional<std::uint64_t> dump;  // write the first N events as JSON lines and stop
   GeneratorConfig generator;          // max_events is set from `events`
 };

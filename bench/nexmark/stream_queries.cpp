@@ -440,9 +440,10 @@ Result<StreamQueryRun> run_stream_query(ActorSystem& system, const NexmarkOption
   // Aligned: at parallelism > 1 one generator subtask would otherwise run far ahead in event
   // time whenever the scheduler favours it, and q5 then held ~27 sliding windows open instead
   // of ~6 (docs/nexmark.md).
-  auto events = job.from<Event>(
-      [config] { return std::make_unique<NexmarkSource>(config); },
-      WatermarkStrategy<Event>::bounded_out_of_orderness(0ms).with_alignment(2s), "generator");
+  auto strategy = WatermarkStrategy<Event>::bounded_out_of_orderness(0ms);
+  if (o.max_drift > 0ms) strategy = strategy.with_alignment(o.max_drift);
+  auto events = job.from<Event>([config] { return std::make_unique<NexmarkSource>(config); },
+                                std::move(strategy), "generator");
   auto rows = std::make_shared<Rows>();
   rows->keep = keep_lines;
   if (!build(o.query, events, rows)) {
