@@ -172,7 +172,8 @@ Result<std::unique_ptr<stream::Job>> start_window_job(ActorSystem& system, Windo
   source.journal = spec.journal;
   source.tag = std::string(kReadingTag);
   source.decode = decode_readings;
-  // Record time only: the windows keep a watermark per device from each reading's own ts.
+  // A batch's stream timestamp is its first reading's. Nothing keys on it (the job has no
+  // watermarks): the windows take each reading's own ts and keep a watermark per device.
   source.event_time = [](const persistence::EventRecord&, const std::vector<Reading>& rs) {
     return rs.empty() ? std::int64_t{0} : rs.front().ts;
   };
