@@ -261,12 +261,26 @@ void Node::Impl::ingest(std::vector<Reading> readings, IngestSource source,
   // Alarms first: the devices with a reading above the threshold (rule 1) get their commands
   // before the rest of the batch, so their alarms ride the first journal commit instead of
   // waiting behind the other devices' writes. A device's own readings keep their order.
+  // (Not std::stable_partition: its buffer comes from get_temporary_buffer, deprecated.)
   if (options.temperature_alarm) {
     const double threshold = options.temperature_threshold;
-    std::stable_partition(groups.begin(), groups.end(), [threshold](const auto& g) {
-      return std::ranges::any_of(
-          g.second, [threshold](const Reading& r) { return r.temperature > threshold; });
-    });
+    std::vector<bool> hot(groups.size());
+    bool reorder = false;
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      hot[i] = std::ranges::any_of(
+          groups[i].second, [threshold](const Reading& r) { return r.temperature > threshold; });
+      reorder = reorder || (hot[i] && i > 0 && !hot[i - 1]);
+    }
+    if (reorder) {
+      std::vector<std::pair<std::string, std::vector<Reading>>> ordered;
+      ordered.reserve(groups.size());
+      for (const bool first_pass : {true, false}) {
+        for (std::size_t i = 0; i < groups.size(); ++i) {
+          if (hot[i] == first_pass) ordered.push_back(std::move(groups[i]));
+        }
+      }
+      groups = std::move(ordered);
+    }
   }
   struct Batch {
     std::mutex mutex;
