@@ -1,7 +1,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <optional>
+#include <string_view>
 #include <system_error>
 
 #include "weft/stream/sinks.hpp"
@@ -108,11 +111,13 @@ Result<void> TransactionalFiles::commit_all() {
 
 Result<void> TransactionalFiles::recover(std::span<const std::vector<std::byte>> blobs) {
   std::vector<Part> prepared;
+  std::optional<std::uint64_t> restored_seq;  // the first part written after the checkpoint
   for (const auto& blob : blobs) {
     if (blob.empty()) continue;
     Reader r(blob);
     auto seq = r.varint();
     if (!seq) return std::unexpected(seq.error());
+    restored_seq = *seq;
     auto n = r.varint();
     if (!n) return std::unexpected(n.error());
     for (std::uint64_t i = 0; i < *n; ++i) {
@@ -139,7 +144,20 @@ Result<void> TransactionalFiles::recover(std::span<const std::vector<std::byte>>
   std::vector<fs::path> stale;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     const auto name = e.path().filename().string();
-    if (name.starts_with(mine) && (name.ends_with(".pending") || name.ends_with(".inprogress"))) {
+    if (!name.starts_with(mine)) continue;
+    if (name.ends_with(".pending") || name.ends_with(".inprogress")) {
+      stale.push_back(e.path());
+      continue;
+    }
+    // A part published although written after the restored checkpoint: only the end of input
+    // publishes without a checkpoint (commit_all), so the process died after that and before the
+    // job was recorded finished (or an older checkpoint is restored on purpose). The replay
+    // writes its records again: withdrawn, or they would be there twice.
+    std::uint64_t seq = 0;
+    const auto digits = std::string_view(name).substr(mine.size());
+    const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+    if (restored_seq && err == std::errc() && end == digits.data() + digits.size() &&
+        seq >= *restored_seq) {
       stale.push_back(e.path());
     }
   }

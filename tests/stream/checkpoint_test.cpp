@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -286,7 +287,22 @@ TEST(StreamCrash, SigkillAtRandomPointsCommitsExactlyTheUncrashedOutput) {
     TempDir dir;
     const fs::path base(dir.path());
     ASSERT_TRUE(run_until_finished(base, rng, cycles, kills));
-    ASSERT_EQ(published_lines(base / "out"), expected) << "after " << kills << " kills";
+    const auto got = published_lines(base / "out");
+    if (got != expected) {
+      // Name the lines: the sets are too large for gtest to print whole.
+      std::vector<std::string> missing;
+      std::vector<std::string> extra;
+      std::ranges::set_difference(expected, got, std::back_inserter(missing));
+      std::ranges::set_difference(got, expected, std::back_inserter(extra));
+      for (std::size_t i = 0; i < std::min<std::size_t>(missing.size(), 20); ++i) {
+        ADD_FAILURE() << "missing: " << missing[i];
+      }
+      for (std::size_t i = 0; i < std::min<std::size_t>(extra.size(), 20); ++i) {
+        ADD_FAILURE() << "extra: " << extra[i];
+      }
+      FAIL() << got.size() << " lines, expected " << expected.size() << ": " << missing.size()
+             << " missing, " << extra.size() << " extra, after " << kills << " kills";
+    }
   }
   EXPECT_GE(kills, cycles);
 }
