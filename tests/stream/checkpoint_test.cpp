@@ -7,11 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <iterator>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -218,6 +219,34 @@ TEST(Checkpoint, UnwritableCheckpointFailsTheCheckpointNotTheJob) {
   queue->close();
   ASSERT_TRUE((*running)->wait_for(30s));
   EXPECT_EQ(out->size(), 1u);
+}
+
+// The end of input publishes without a checkpoint; a crash before the job is recorded finished
+// restores the last checkpoint and writes the tail again. The parts published after that
+// checkpoint are withdrawn on restore, the ones it covered stay.
+TEST(TransactionalFiles, RestoreWithdrawsPartsPublishedAfterTheCheckpoint) {
+  TempDir dir;
+  const fs::path out = fs::path(dir.path()) / "out";
+  std::vector<std::byte> blob;
+  {
+    detail::TransactionalFiles files(out, "p");
+    ASSERT_TRUE(files.open(0));
+    ASSERT_TRUE(files.write_line("covered"));
+    Writer w(blob);
+    ASSERT_TRUE(files.prepare(1, w));
+    files.commit(1);
+    ASSERT_TRUE(files.write_line("after the checkpoint"));
+    ASSERT_TRUE(files.commit_all());  // end of input, then the process dies
+  }
+  EXPECT_EQ(published_lines(out), (std::vector<std::string>{"after the checkpoint", "covered"}));
+  detail::TransactionalFiles again(out, "p");
+  ASSERT_TRUE(again.open(0));
+  ASSERT_TRUE(again.recover(std::span(&blob, 1)));
+  EXPECT_EQ(published_lines(out), (std::vector<std::string>{"covered"}));
+  // The replay writes the tail again, once.
+  ASSERT_TRUE(again.write_line("after the checkpoint"));
+  ASSERT_TRUE(again.commit_all());
+  EXPECT_EQ(published_lines(out), (std::vector<std::string>{"after the checkpoint", "covered"}));
 }
 
 // --- SIGKILL crash test -------------------------------------------------------------------
