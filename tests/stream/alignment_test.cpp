@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "eventually.hpp"
 #include "weft/actor/actor_system.hpp"
 #include "weft/stream/sinks.hpp"
 #include "weft/stream/stream.hpp"
@@ -23,12 +24,7 @@ constexpr std::size_t per_poll = 10;  // the fast subtask's records per poll
 
 /// Polls `done` until it holds or 20 s pass (no sleeps standing in for events).
 bool eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::yield();
-  }
-  return done();
+  return weft::test::eventually(done, 20s);
 }
 
 /// What the test controls and sees of the two subtasks.

@@ -2,6 +2,7 @@
 // from a checkpoint), the acknowledged actor sink (never more than N unacknowledged), and the
 // exactly-once sink into an event-sourced actor across a cancel and restore.
 #include "weft/stream/bridges.hpp"
+#include "eventually.hpp"
 
 #include <gtest/gtest.h>
 
@@ -36,12 +37,7 @@ using weft::test::TempDir;
 
 /// Polls `done` until it holds or 20 s pass (no sleeps standing in for events).
 bool eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::yield();
-  }
-  return done();
+  return weft::test::eventually(done, 20s);
 }
 
 /// Stores `value` as event `seq` of `pid`, tagged `tag`; its persist time is 1000 * value.
