@@ -241,13 +241,14 @@ void get_events(Node::Impl& node, const HttpRequest& req, HttpResponder& res) {
   res.respond(json_response(200, json{{"events", std::move(events)}, {"next", next}}));
 }
 
-/// Calls `f(record, event)` for every decodable event of `id`, in order, until it returns false.
+/// Calls `f(record, event)` for every event of `id` from sequence `from` to `to`, in order,
+/// until it returns false; an event that does not decode is an error naming its sequence.
 template <class F>
-Result<void> for_each_event(Node::Impl& node, const std::string& id, F f) {
-  std::uint64_t from = 1;
+Result<void> for_each_event(Node::Impl& node, const std::string& id, F f, std::uint64_t from = 1,
+                            std::uint64_t to = UINT64_MAX) {
   constexpr std::size_t kPage = 4096;
-  for (;;) {
-    auto page = node.journal->read(device_pid(id), from, UINT64_MAX, kPage).get();
+  while (from <= to) {
+    auto page = node.journal->read(device_pid(id), from, to, kPage).get();
     if (!page) return std::unexpected(page.error());
     for (const auto& rec : *page) {
       auto e = decode_event(rec);
@@ -258,6 +259,7 @@ Result<void> for_each_event(Node::Impl& node, const std::string& id, F f) {
     if (page->size() < kPage) return {};
     from = page->back().sequence_nr + 1;
   }
+  return {};
 }
 
 void get_aggregates(Node::Impl& node, const HttpRequest& req, HttpResponder& res) {
@@ -359,24 +361,16 @@ void get_state_at(Node::Impl& node, const HttpRequest& req, HttpResponder& res) 
     }
   }
   const double threshold = node.options.temperature_threshold;
-  constexpr std::size_t kPage = 4096;
-  while (from <= *until) {
-    auto page = node.journal->read(pid, from, *until, kPage).get();
-    if (!page) {
-      res.respond(HttpResponse::error(500, page.error().message()));
-      return;
-    }
-    for (const auto& rec : *page) {
-      auto e = decode_event(rec);
-      if (!e) {
-        res.respond(HttpResponse::error(
-            500, e.error().with_context(fmt::format("event {}", rec.sequence_nr)).message()));
-        return;
-      }
-      state = apply_event(std::move(state), *e, threshold);
-    }
-    if (page->empty()) break;
-    from = page->back().sequence_nr + 1;
+  auto r = for_each_event(
+      node, id,
+      [&](const persistence::EventRecord&, const DeviceEvent& e) {
+        state = apply_event(std::move(state), e, threshold);
+        return true;
+      },
+      from, *until);
+  if (!r) {
+    res.respond(HttpResponse::error(500, r.error().message()));
+    return;
   }
   std::uint64_t late = 0;
   auto j = state_json(id, state, late);
