@@ -2,40 +2,9 @@
 
 namespace weft::persistence {
 
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos) {
-  std::uint64_t value = 0;
-  for (unsigned i = 0; i < 10; ++i) {
-    if (pos >= in.size()) return std::nullopt;
-    const auto b = static_cast<std::uint8_t>(in[pos++]);
-    if (i == 9 && b > 1) return std::nullopt;
-    value |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
-    if ((b & 0x80) == 0) {
-      if (b == 0 && i > 0) return std::nullopt;
-      return value;
-    }
-  }
-  return std::nullopt;
-}
-
 void put_bytes(std::string& out, std::string_view b) {
   put_varint(out, b.size());
   out.append(b);
-}
-
-std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos) {
-  auto n = get_varint(in, pos);
-  if (!n || *n > in.size() - pos) return std::nullopt;
-  auto out = in.substr(pos, *n);
-  pos += *n;
-  return out;
 }
 
 namespace {

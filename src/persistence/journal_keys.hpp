@@ -48,11 +48,42 @@ inline constexpr std::string_view kMetaFoldedKey = "f";
 [[nodiscard]] std::optional<std::uint64_t> decode_u64_be(std::string_view bytes);
 
 /// Little helpers shared by the key and record encodings.
-void put_varint(std::string& out, std::uint64_t v);
+inline void put_varint(std::string& out, std::uint64_t v) {
+  char buf[10];
+  std::size_t n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
+}
 /// Reads a canonical varint at `pos`, advancing it; nullopt if truncated or non-canonical.
-[[nodiscard]] std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos);
+/// Inline: a replay reads about eight per event.
+[[nodiscard]] inline std::optional<std::uint64_t> get_varint(std::string_view in,
+                                                             std::size_t& pos) {
+  std::uint64_t value = 0;
+  for (unsigned i = 0; i < 10; ++i) {
+    if (pos >= in.size()) return std::nullopt;
+    const auto b = static_cast<std::uint8_t>(in[pos++]);
+    if (i == 9 && b > 1) return std::nullopt;
+    value |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) {
+      if (b == 0 && i > 0) return std::nullopt;
+      return value;
+    }
+  }
+  return std::nullopt;
+}
 /// varint(len) ‖ bytes, and reading it back (nullopt if truncated).
 void put_bytes(std::string& out, std::string_view bytes);
-[[nodiscard]] std::optional<std::string_view> get_bytes(std::string_view in, std::size_t& pos);
+[[nodiscard]] inline std::optional<std::string_view> get_bytes(std::string_view in,
+                                                               std::size_t& pos) {
+  auto n = get_varint(in, pos);
+  if (!n || *n > in.size() - pos) return std::nullopt;
+  auto out = in.substr(pos, *n);
+  pos += *n;
+  return out;
+}
 
 }  // namespace weft::persistence

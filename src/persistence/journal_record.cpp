@@ -107,6 +107,15 @@ std::uint32_t journal_key_crc(std::uint32_t pid_prefix_crc, std::uint64_t sequen
 Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::string_view value,
                                                std::string_view persistence_id,
                                                std::uint64_t sequence_nr) {
+  EventRecord e;
+  if (auto r = decode_record_into(e, key_crc, value, persistence_id, sequence_nr); !r) {
+    return std::unexpected(std::move(r).error());
+  }
+  return e;
+}
+
+Result<void> decode_record_into(EventRecord& e, std::uint32_t key_crc, std::string_view value,
+                                std::string_view persistence_id, std::uint64_t sequence_nr) {
   auto damaged = [&](std::string_view why) {
     return fail(Errc::corrupted, "journal record of '" + std::string(persistence_id) +
                                      "' at sequence " + std::to_string(sequence_nr) + ": " +
@@ -125,7 +134,6 @@ Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::strin
     return damaged("unknown record format " + std::to_string(static_cast<std::uint8_t>(body[0])));
   }
   std::size_t pos = 1;
-  EventRecord e;
   e.persistence_id = persistence_id;
   e.sequence_nr = sequence_nr;
   auto version = get_varint(body, pos);
@@ -144,6 +152,7 @@ Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::strin
   // Every tag takes at least its length byte: a count above what remains is damage, and
   // checking it first bounds the allocation on hostile input.
   if (!ntags || *ntags > body.size() - pos) return damaged("bad tag count");
+  e.tags.clear();
   e.tags.reserve(*ntags);
   for (std::uint64_t i = 0; i < *ntags; ++i) {
     auto tag = get_bytes(body, pos);
@@ -159,7 +168,7 @@ Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::strin
   const auto* m = reinterpret_cast<const std::byte*>(mac->data());
   e.mac.assign(m, m + mac->size());
   if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
-  return e;
+  return {};
 }
 
 }  // namespace weft::persistence

@@ -42,5 +42,11 @@ void encode_record(std::string& out, std::string_view key, const EventRecord& ev
                                                              std::string_view value,
                                                              std::string_view persistence_id,
                                                              std::uint64_t sequence_nr);
+/// The same, decoding into `e` (every field is assigned): a replay decodes straight into the
+/// vector it returns instead of moving each record there. `e` is unspecified on failure.
+[[nodiscard]] Result<void> decode_record_into(EventRecord& e, std::uint32_t key_crc,
+                                              std::string_view value,
+                                              std::string_view persistence_id,
+                                              std::uint64_t sequence_nr);
 
 }  // namespace weft::persistence

@@ -94,23 +94,10 @@ std::optional<std::uint64_t> chunk_count(std::string_view chunk) {
   return get_varint(chunk, pos);
 }
 
-Result<void> walk_chunk(std::string_view chunk, std::string_view persistence_id,
-                        std::uint64_t first_seq,
-                        const std::function<bool(std::uint64_t, std::string_view)>& record) {
-  auto damaged = [&](const std::string& why) {
-    return fail(Errc::corrupted, "journal chunk of '" + std::string(persistence_id) +
-                                     "' from sequence " + std::to_string(first_seq) + ": " + why);
-  };
-  std::size_t pos = 0;
-  auto count = get_varint(chunk, pos);
-  if (!count || *count > chunk.size()) return damaged("bad record count");
-  for (std::uint64_t i = 0; i < *count; ++i) {
-    auto rec = get_bytes(chunk, pos);
-    if (!rec) return damaged("record " + std::to_string(first_seq + i) + " is truncated");
-    if (!record(first_seq + i, *rec)) return {};
-  }
-  if (pos != chunk.size()) return damaged(std::to_string(chunk.size() - pos) + " trailing bytes");
-  return {};
+Error chunk_damage(std::string_view persistence_id, std::uint64_t first_seq, std::string_view why) {
+  return Error(Errc::corrupted, "journal chunk of '" + std::string(persistence_id) +
+                                    "' from sequence " + std::to_string(first_seq) + ": " +
+                                    std::string(why));
 }
 
 void encode_tag_chunk(std::string& out, std::uint64_t first_offset,

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "persistence/journal_keys.hpp"
 #include "weft/core/result.hpp"
 
 namespace weft::persistence {
@@ -52,11 +53,36 @@ struct SegmentHeader {
 /// numbers from the one in its key. `records` is the (varint len ‖ record)* part.
 void encode_chunk(std::string& out, std::uint64_t count, std::string_view records);
 
+/// The error of a chunk whose framing is damaged: Errc::corrupted naming the persistence id
+/// and the chunk's first sequence number.
+[[nodiscard]] Error chunk_damage(std::string_view persistence_id, std::uint64_t first_seq,
+                                 std::string_view why);
+
 /// Walks a chunk's records; `record(seq, bytes)` returns false to stop early. Errc::corrupted
 /// naming the persistence id and first sequence on framing damage (records verify themselves).
-[[nodiscard]] Result<void> walk_chunk(
-    std::string_view chunk, std::string_view persistence_id, std::uint64_t first_seq,
-    const std::function<bool(std::uint64_t, std::string_view)>& record);
+/// A template: replays call it for every event, and an indirect call per record showed.
+template <class F>
+[[nodiscard]] Result<void> walk_chunk(std::string_view chunk, std::string_view persistence_id,
+                                      std::uint64_t first_seq, F&& record) {
+  std::size_t pos = 0;
+  auto count = get_varint(chunk, pos);
+  if (!count || *count > chunk.size()) {
+    return std::unexpected(chunk_damage(persistence_id, first_seq, "bad record count"));
+  }
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    auto rec = get_bytes(chunk, pos);
+    if (!rec) {
+      return std::unexpected(chunk_damage(
+          persistence_id, first_seq, "record " + std::to_string(first_seq + i) + " is truncated"));
+    }
+    if (!record(first_seq + i, *rec)) return {};
+  }
+  if (pos != chunk.size()) {
+    return std::unexpected(chunk_damage(persistence_id, first_seq,
+                                        std::to_string(chunk.size() - pos) + " trailing bytes"));
+  }
+  return {};
+}
 
 /// The number of records a chunk claims; nullopt if its header does not decode.
 [[nodiscard]] std::optional<std::uint64_t> chunk_count(std::string_view chunk);

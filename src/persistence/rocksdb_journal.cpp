@@ -954,9 +954,10 @@ struct RocksDbJournal::Impl {
   // Reads chunks of `pid` from `from`, calling `take(seq, record)` for each event in order
   // (no sequence twice, even where a fold after a crash left overlapping chunks) until it
   // returns false.
+  template <class Take>
   Result<void> read_chunks(const std::string& pid, std::uint64_t from,
                            const rocksdb::Snapshot* snap, std::size_t readahead,
-                           const std::function<bool(std::uint64_t, std::string_view)>& take) const {
+                           Take&& take) const {
     NameRange it(db, cf(kJournalCf), pid, {snap, readahead});
     it->SeekForPrev(journal_key(pid, from));
     if (!it->Valid()) it->SeekToFirst();
@@ -993,7 +994,14 @@ struct RocksDbJournal::Impl {
     // Memory first, then the store: a fold moves events from the one to the other only after
     // writing them, so between the two every event is in at least one.
     auto memory = tail_events(pid, from, to, max_events);
-    out.reserve(std::min<std::size_t>(max_events, 256));
+    // Sized for what is there (pages of a replay are thousands of events: growing by doubling
+    // moved every record several times).
+    std::uint64_t highest = *meta ? (*meta)->highest : 0;
+    if (!memory.empty()) highest = std::max(highest, memory.back().first);
+    if (highest >= from) {
+      out.reserve(static_cast<std::size_t>(
+          std::min<std::uint64_t>({max_events, to - from + 1, highest - from + 1})));
+    }
     std::string prefix;
     put_journal_key(prefix, pid, 0);
     const std::uint32_t prefix_crc =
@@ -1003,13 +1011,14 @@ struct RocksDbJournal::Impl {
     auto take = [&](std::uint64_t seq, std::string_view rec) {
       if (seq < from) return true;
       if (seq > to || out.size() >= max_events) return false;
-      auto r = decode_record_with_key_crc(journal_key_crc(prefix_crc, seq), rec, pid, seq);
+      auto r =
+          decode_record_into(out.emplace_back(), journal_key_crc(prefix_crc, seq), rec, pid, seq);
       if (!r) {
+        out.pop_back();
         damage = r.error();
         damaged = true;
         return false;
       }
-      out.push_back(std::move(*r));
       return out.size() < max_events;
     };
     auto chunks = read_chunks(pid, from, nullptr, max_events >= 1024 ? 2u << 20 : 0, take);
