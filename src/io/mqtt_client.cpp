@@ -164,6 +164,7 @@ class MqttClient::Loop {
     s.disconnects = disconnects_.load(std::memory_order_relaxed);
     s.protocol_errors = protocol_errors_.load(std::memory_order_relaxed);
     s.oversized = oversized_.load(std::memory_order_relaxed);
+    s.read_turns = read_turns_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -188,6 +189,11 @@ class MqttClient::Loop {
   static constexpr std::size_t read_budget = 256 << 10;
 
   void step() {
+    if (read_last_turn_ && options_.coalesce.count() > 0) {
+      // Real time even under a manual clock: this spaces out system calls, not deadlines.
+      std::this_thread::sleep_for(options_.coalesce);
+    }
+    read_last_turn_ = false;
     const TimePoint now = clock_->now();
     if (phase_ == Phase::idle && now >= retry_at_) begin_connect();
 
@@ -400,6 +406,8 @@ class MqttClient::Loop {
         return;
       }
       budget -= static_cast<std::size_t>(n);
+      if (!read_last_turn_) read_turns_.fetch_add(1, std::memory_order_relaxed);
+      read_last_turn_ = true;
       last_received_ = clock_->now();
       if (!decode_input()) return;
       if (static_cast<std::size_t>(n) < want) break;
@@ -726,6 +734,7 @@ class MqttClient::Loop {
   TimePoint last_sent_{};
   TimePoint last_received_{};
   bool ping_outstanding_ = false;
+  bool read_last_turn_ = false;  // the previous turn read bytes: coalesce before the next poll
 
   std::string in_;
   std::size_t discard_ = 0;  // bytes of an oversized PUBLISH still to skip
@@ -746,7 +755,7 @@ class MqttClient::Loop {
 
   std::atomic<std::uint64_t> received_{0}, redelivered_{0}, acked_{0}, unrouted_{0}, published_{0},
       publish_acked_{0}, resent_{0}, connects_{0}, disconnects_{0}, protocol_errors_{0},
-      oversized_{0};
+      oversized_{0}, read_turns_{0};
 };
 
 MqttClient::MqttClient(MqttOptions options)
@@ -776,6 +785,9 @@ Result<void> MqttClient::start() {
   }
   if (options_.reconnect_min.count() <= 0 || options_.reconnect_max < options_.reconnect_min) {
     return fail(Errc::invalid_argument, "MQTT reconnect backoff needs 0 < min <= max");
+  }
+  if (options_.coalesce.count() < 0 || options_.coalesce > std::chrono::seconds(1)) {
+    return fail(Errc::invalid_argument, "MQTT coalesce must be between 0 and 1 s");
   }
   if (options_.password && !options_.username) {
     return fail(Errc::invalid_argument, "MQTT 3.1.1 needs a user name with a password");

@@ -310,11 +310,36 @@ TEST_F(MqttClientTest, OversizedMessagesAreSkippedAndAckedBinaryPayloadsArrive) 
   EXPECT_TRUE(eventually([&] { return sub->stats().acked == 4; })) << sub->stats().acked;
 }
 
+TEST_F(MqttClientTest, CoalescesAFloodIntoFewWakeUps) {
+  Inbox inbox;
+  auto o = options("sub");
+  o.coalesce = 20ms;
+  auto sub = subscriber(o, "flood/#", inbox);
+  MqttClient pub(options("pub"));
+  ASSERT_TRUE(pub.start());
+  // QoS 0: the broker forwards them as fast as they come, one packet per write.
+  constexpr std::size_t n = 500;
+  for (std::size_t i = 0; i < n; ++i) ASSERT_TRUE(pub.publish("flood/1", std::to_string(i), 0));
+  ASSERT_TRUE(eventually([&] { return inbox.size() == n; })) << inbox.size();
+  // Each wake-up reads what arrived during the previous 20 ms, not one packet: the broker
+  // sends the flood within a few hundred ms at most, so a few dozen turns read it.
+  EXPECT_LE(sub->stats().read_turns, n / 10) << sub->stats().read_turns;
+  auto payloads = inbox.payloads();
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(payloads[i], std::to_string(i));
+}
+
 TEST_F(MqttClientTest, BadArgumentsFailWithClearErrors) {
   MqttClient c(options(""));
   auto start = c.start();
   ASSERT_FALSE(start);
   EXPECT_NE(start.error().message().find("needs a client id"), std::string::npos);
+
+  auto slow = options("slow");
+  slow.coalesce = 2s;
+  MqttClient s(slow);
+  auto coalesce = s.start();
+  ASSERT_FALSE(coalesce);
+  EXPECT_NE(coalesce.error().message().find("coalesce"), std::string::npos);
 
   MqttClient d(options("x"));
   auto bad_topic = d.publish("a/+/b", "", 1);
