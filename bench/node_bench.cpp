@@ -234,6 +234,19 @@ void mqtt_ingest(double scale, const Print& print) {
   }
   const double secs = seconds_since(start);
   const auto stats = (*n)->stats();
+  if (stats.readings_accepted < total) {
+    // A stalled run says where the missing readings are: not published or not acknowledged by
+    // the broker (else the node's log says why it did not record them).
+    std::string where;
+    for (const auto& c : clients) {
+      const auto s = c->stats();
+      where += fmt::format(" [published {} acked {} resent {} disconnects {}]", s.published,
+                           s.publish_acked, s.resent, s.disconnects);
+    }
+    std::fprintf(stderr, "node bench: mqtt_ingest accepted %llu of %llu; publishers:%s\n",
+                 static_cast<unsigned long long>(stats.readings_accepted),
+                 static_cast<unsigned long long>(total), where.c_str());
+  }
   // Journal events (readings, aggregates, alarms) per reading: each batch becomes one event per
   // device in it, so this says how well readings of one device share an event.
   print(fmt::format(

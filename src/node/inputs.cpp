@@ -98,6 +98,11 @@ void MqttIngest::pump(const std::shared_ptr<Flow>& flow) {
                       // them again after the next connect (or to the next run of the node).
                       if (r) {
                         for (auto& m : *messages) m.ack();
+                      } else if (r.error().code() != Errc::shutting_down) {
+                        spdlog::warn(
+                            "mqtt: {} readings not recorded, left unacknowledged for the broker "
+                            "to send again after a reconnect: {}",
+                            messages->size(), r.error().message());
                       }
                       {
                         std::lock_guard lock(flow->mutex);
