@@ -1,5 +1,6 @@
 #include "weft/persistence/rocksdb_journal.hpp"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/listener.h>
@@ -56,7 +57,8 @@ std::uint64_t nanos_since(SteadyClock::time_point t) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t).count());
 }
 
-rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes) {
+rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes,
+                                            const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
   o.write_buffer_size = write_buffer_bytes;
   o.max_write_buffer_number = 4;
@@ -71,6 +73,7 @@ rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes) {
   o.level0_stop_writes_trigger = 64;
   rocksdb::BlockBasedTableOptions t;
   t.block_size = 32u << 10;
+  t.block_cache = cache;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
 }
@@ -1294,15 +1297,19 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
   // Compactions likewise (flushes, in the high-priority pool, keep their priority).
   rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
 
+  const auto cache = rocksdb::NewLRUCache(std::max<std::size_t>(options.block_cache_bytes, 1));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   for (const char* name : kColumnFamilies) {
     rocksdb::ColumnFamilyOptions o;
     // The other families hold little: small memtables, which also keep the space RocksDB
     // reserves before it recovers from a full disk small.
     o.write_buffer_size = 4u << 20;
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     const std::string_view n(name);
-    if (n == "journal" || n == "log") o = big_cf_options(options.write_buffer_bytes);
-    if (n == "tags") o = big_cf_options(options.write_buffer_bytes / 4);
+    if (n == "journal" || n == "log") o = big_cf_options(options.write_buffer_bytes, cache);
+    if (n == "tags") o = big_cf_options(options.write_buffer_bytes / 4, cache);
     cfs.emplace_back(name, o);
   }
   if (options.create_if_missing) {

@@ -34,6 +34,10 @@ struct JournalOptions {
   /// re-reads up to this much of the log. Smaller suits a small gateway; larger folds make
   /// fewer, bigger chunks (faster: see docs/journal-format.md).
   std::size_t fold_bytes = 128u << 20;
+  /// One cache of table blocks shared by every column family (events, tags, snapshots,
+  /// metadata). Recovery reads each actor's snapshot and events once; with RocksDB's default of
+  /// 8 MiB per family, blocks holding neighbouring actors were read and decompressed again.
+  std::size_t block_cache_bytes = 32u << 20;
   /// False for tools (`weft journal`): a missing directory is an error, not a new journal.
   bool create_if_missing = true;
   /// Optional: appends, events, bytes, group sizes and fsync latency are recorded here.
