@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -86,6 +87,7 @@ struct MqttInbox {
   std::vector<std::pair<std::uint16_t, std::uint64_t>> acks;  // (packet id, generation)
   std::deque<OutgoingPublish> publishes;
   std::vector<Subscription> subscriptions;
+  std::optional<std::string> reconnect;  // asked for by MqttClient::reconnect, with its reason
   bool closed = false;
   std::atomic<std::size_t> outstanding_publishes{0};  // queued anywhere or in flight
 
@@ -652,10 +654,12 @@ class MqttClient::Loop {
   void take_inbox() {
     std::vector<std::pair<std::uint16_t, std::uint64_t>> acks;
     std::vector<Subscription> subs;
+    std::optional<std::string> reconnect;
     {
       std::lock_guard lock(inbox_->mutex);
       acks.swap(inbox_->acks);
       subs.swap(inbox_->subscriptions);
+      reconnect.swap(inbox_->reconnect);
       while (!inbox_->publishes.empty()) {
         queue_.push_back(std::move(inbox_->publishes.front()));
         inbox_->publishes.pop_front();
@@ -674,6 +678,12 @@ class MqttClient::Loop {
     for (auto& s : subs) {
       subscriptions_.push_back(std::move(s));
       if (phase_ == Phase::connected) send_subscribe(subscriptions_.size() - 1);
+    }
+    if (reconnect && phase_ == Phase::connected) {
+      // The acknowledgements given before the request go out first (best effort: what does not
+      // fit the socket now is redelivered and acknowledged again, harmlessly).
+      flush();
+      drop(fmt::format("reconnecting as asked: {}", *reconnect));
     }
   }
 
@@ -863,6 +873,15 @@ Result<void> MqttClient::publish(std::string topic, std::string payload, std::ui
   }
   inbox_->wake();
   return {};
+}
+
+void MqttClient::reconnect(std::string reason) {
+  {
+    std::lock_guard lock(inbox_->mutex);
+    if (inbox_->closed) return;
+    inbox_->reconnect = std::move(reason);
+  }
+  inbox_->wake();
 }
 
 void MqttClient::ack(std::uint16_t packet_id) {

@@ -39,7 +39,8 @@ Result<std::unique_ptr<MqttIngest>> MqttIngest::start(Node::Impl& node) {
       spdlog::warn("mqtt: disconnected from {}:{}: {}", host, port, detail);
     }
   };
-  self->client_ = std::make_unique<io::MqttClient>(std::move(mo));
+  self->client_ = std::make_shared<io::MqttClient>(std::move(mo));
+  self->flow_->client = self->client_;
   MqttIngest* raw = self.get();
   auto sub =
       self->client_->subscribe(self->prefix_ + "/+/telemetry", 1,
@@ -92,24 +93,27 @@ void MqttIngest::pump(const std::shared_ptr<Flow>& flow) {
     flow->pending = {};
   }
   auto messages = std::make_shared<std::vector<io::MqttMessage>>(std::move(batch.messages));
-  flow->node.ingest(std::move(batch.readings), IngestSource::mqtt,
-                    [flow, messages](Result<std::size_t> r) {
-                      // Only durable readings are acknowledged; otherwise the broker sends
-                      // them again after the next connect (or to the next run of the node).
-                      if (r) {
-                        for (auto& m : *messages) m.ack();
-                      } else if (r.error().code() != Errc::shutting_down) {
-                        spdlog::warn(
-                            "mqtt: {} readings not recorded, left unacknowledged for the broker "
-                            "to send again after a reconnect: {}",
-                            messages->size(), r.error().message());
-                      }
-                      {
-                        std::lock_guard lock(flow->mutex);
-                        --flow->in_flight;
-                      }
-                      pump(flow);
-                    });
+  flow->node.ingest(
+      std::move(batch.readings), IngestSource::mqtt, [flow, messages](Result<std::size_t> r) {
+        // Only durable readings are acknowledged; otherwise the broker sends
+        // them again after the next connect (or to the next run of the node).
+        if (r) {
+          for (auto& m : *messages) m.ack();
+        } else if (r.error().code() != Errc::shutting_down) {
+          spdlog::warn(
+              "mqtt: {} readings not recorded, left unacknowledged; reconnecting "
+              "so that the broker sends them again: {}",
+              messages->size(), r.error().message());
+          if (auto client = flow->client.lock()) {
+            client->reconnect(fmt::format("{} readings not recorded", messages->size()));
+          }
+        }
+        {
+          std::lock_guard lock(flow->mutex);
+          --flow->in_flight;
+        }
+        pump(flow);
+      });
 }
 
 void MqttIngest::publish_out(const std::string& device, std::string_view kind,

@@ -44,6 +44,10 @@ class MqttIngest {
     std::mutex mutex;  // guards the rest
     Pending pending;
     unsigned in_flight = 0;
+    // Set once before the client starts. A batch that is not recorded asks it to reconnect:
+    // its messages must come again, and their missing acknowledgements would hold back every
+    // later one (acknowledgements go out in arrival order).
+    std::weak_ptr<io::MqttClient> client;
   };
 
   explicit MqttIngest(Node::Impl& node);
@@ -60,7 +64,7 @@ class MqttIngest {
 
   Node::Impl& node_;
   std::shared_ptr<Flow> flow_;
-  std::unique_ptr<io::MqttClient> client_;
+  std::shared_ptr<io::MqttClient> client_;
   std::string prefix_;
 };
 

@@ -151,6 +151,11 @@ class MqttClient {
   /// Acknowledges a received QoS 1 message by packet id, as MqttMessage::ack() does. Ids not
   /// awaiting an acknowledgement are ignored.
   void ack(std::uint16_t packet_id);
+  /// Drops the connection and connects again after the shortest backoff. The broker then
+  /// redelivers every QoS 1 message not yet acknowledged: the way out when the application
+  /// cannot take one (a failed persist), since acknowledgements go out in arrival order and
+  /// one never given would hold back every later one. Does nothing unless connected.
+  void reconnect(std::string reason);
 
   [[nodiscard]] MqttStats stats() const;
   [[nodiscard]] bool connected() const noexcept;
