@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -52,9 +53,12 @@ constexpr std::size_t kTagChunkEntries = 1024;
 // write.
 constexpr std::size_t kFoldBatchBytes = 128u << 10;
 
-std::uint64_t nanos_since(SteadyClock::time_point t) {
+std::uint64_t nanos_between(SteadyClock::time_point from, SteadyClock::time_point to) {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
+}
+std::uint64_t nanos_since(SteadyClock::time_point t) {
+  return nanos_between(t, SteadyClock::now());
 }
 
 rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes,
@@ -417,7 +421,6 @@ struct RocksDbJournal::Impl {
   void run() {
     std::vector<Op> backlog;
     std::size_t next = 0;
-    std::vector<Op> group;
     rocksdb::WriteBatch batch;
     std::string header;
     std::string trailer;
@@ -430,21 +433,21 @@ struct RocksDbJournal::Impl {
         if (queue.empty()) return;  // stopping, and everything is done
         backlog.swap(queue);
       }
-      group.clear();
+      // The group is a run of the backlog, committed in place (not moved out op by op).
+      const std::size_t first = next;
       if (backlog[next].kind == Kind::remove) {
         // A delete commits alone, after any fold in flight, so it sees every earlier append
         // and no fold writes chunks of the range it removes behind it.
         wait_for_fold();
-        group.push_back(std::move(backlog[next++]));
+        ++next;
       } else {
         std::size_t bytes = 0;
         while (next < backlog.size() && backlog[next].kind != Kind::remove &&
-               (group.empty() || bytes + backlog[next].data.size() <= options.max_batch_bytes)) {
-          bytes += backlog[next].data.size();
-          group.push_back(std::move(backlog[next++]));
+               (next == first || bytes + backlog[next].data.size() <= options.max_batch_bytes)) {
+          bytes += backlog[next++].data.size();
         }
       }
-      commit(group, batch, header, trailer);
+      commit(std::span<Op>(backlog).subspan(first, next - first), batch, header, trailer);
       maybe_seal();
     }
   }
@@ -540,7 +543,7 @@ struct RocksDbJournal::Impl {
     return n;
   }
 
-  void commit(std::vector<Op>& group, rocksdb::WriteBatch& batch, std::string& header,
+  void commit(std::span<Op> group, rocksdb::WriteBatch& batch, std::string& header,
               std::string& trailer) {
     batch.Clear();
     std::vector<std::pair<PidState*, PidState>> undo;
@@ -637,10 +640,11 @@ struct RocksDbJournal::Impl {
       metrics.group_events->record(events);
       metrics.group_bytes->record(segment_bytes);
     }
+    const auto committed = SteadyClock::now();  // one clock read per group, not per append
     for (auto& [op, result] : accepted) {
       if (metrics.appends != nullptr && op->kind == Kind::append) {
         metrics.appends->inc();
-        metrics.append_ns->record(nanos_since(op->enqueued));
+        metrics.append_ns->record(nanos_between(op->enqueued, committed));
       }
       op->promise.complete(result);
     }
