@@ -1002,12 +1002,14 @@ struct RocksDbJournal::Impl {
     // writing them, so between the two every event is in at least one.
     auto memory = tail_events(pid, from, to, max_events);
     // Sized for what is there (pages of a replay are thousands of events: growing by doubling
-    // moved every record several times).
+    // moved every record several times), but never trusting a stored count beyond a page's
+    // worth: damaged metadata must not turn into a huge allocation.
+    constexpr std::uint64_t kMaxReserve = 1u << 16;
     std::uint64_t highest = *meta ? (*meta)->highest : 0;
     if (!memory.empty()) highest = std::max(highest, memory.back().first);
     if (highest >= from) {
       out.reserve(static_cast<std::size_t>(
-          std::min<std::uint64_t>({max_events, to - from + 1, highest - from + 1})));
+          std::min<std::uint64_t>({max_events, to - from + 1, highest - from + 1, kMaxReserve})));
     }
     std::string prefix;
     put_journal_key(prefix, pid, 0);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "persistence/journal_keys.hpp"
@@ -373,7 +374,24 @@ class RawDb {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 constexpr std::size_t kJournalCf = 1;
+constexpr std::size_t kMetaCf = 3;
 constexpr std::size_t kLogCf = 7;
+
+// A read sizes its result from the pid's stored highest sequence number: a damaged one must
+// not become a huge allocation (an uncaught length_error before the cap).
+TEST(RocksDbJournal, DamagedHighestSequenceInMetaIsNoHugeAllocation) {
+  TempDir dir;
+  {
+    auto j = open_at(dir.db());
+    ASSERT_TRUE(j->append(batch("a", 1, 3)).get());
+  }
+  RawDb(dir.db()).put(kMetaCf, meta_pid_key("a"), encode_pid_meta({std::uint64_t{1} << 62, 0, 0}));
+  auto j = open_at(dir.db());
+  auto r = j->read("a", 1, UINT64_MAX, std::numeric_limits<std::size_t>::max()).get();
+  ASSERT_TRUE(r.has_value()) << r.error().describe();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(r->back().sequence_nr, 3u);
+}
 
 TEST(RocksDbJournal, DamagedRecordsAreCorruptedErrorsNamingPidAndSequence) {
   TempDir dir;
