@@ -329,7 +329,8 @@ class MqttClient::Loop {
   // Closes the connection and schedules the next attempt. The outgoing QoS 1 publishes stay
   // in flight (sent again after the reconnect); unacknowledged incoming ones will be
   // redelivered by the broker, so their arrival-order bookkeeping starts afresh.
-  void drop(std::string reason) {
+  // `attempt` counts the retries whose delay doubles: failed connects by default.
+  void drop(std::string reason, unsigned* attempt = nullptr) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     phase_ = Phase::idle;
@@ -344,7 +345,8 @@ class MqttClient::Loop {
     pending_subacks_.clear();
     const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
     const Duration delay =
-        mqtt_reconnect_delay(attempt_++, options_.reconnect_min, options_.reconnect_max, jitter);
+        mqtt_reconnect_delay(attempt != nullptr ? (*attempt)++ : attempt_++, options_.reconnect_min,
+                             options_.reconnect_max, jitter);
     retry_at_ = clock_->now() + delay;
     set_state(MqttConnectionState::disconnected,
               fmt::format("{}; retrying in {} ms", reason,
@@ -683,7 +685,13 @@ class MqttClient::Loop {
       // The acknowledgements given before the request go out first (best effort: what does not
       // fit the socket now is redelivered and acknowledged again, harmlessly).
       flush();
-      drop(fmt::format("reconnecting as asked: {}", *reconnect));
+      // Asked again soon after (the application still cannot take a message: a full disk),
+      // the delays double as after failed connects, instead of a redelivery every
+      // reconnect_min; they start afresh once no request came for reconnect_max.
+      const TimePoint now = clock_->now();
+      if (now - last_reconnect_request_ > options_.reconnect_max) reconnect_requests_ = 0;
+      last_reconnect_request_ = now;
+      drop(fmt::format("reconnecting as asked: {}", *reconnect), &reconnect_requests_);
     }
   }
 
@@ -738,6 +746,8 @@ class MqttClient::Loop {
   int fd_ = -1;
   Phase phase_ = Phase::idle;
   unsigned attempt_ = 0;
+  unsigned reconnect_requests_ = 0;  // asked-for reconnects in a row (see take_inbox)
+  TimePoint last_reconnect_request_{};
   std::uint64_t generation_ = detail::MqttInbox::current_generation;
   TimePoint retry_at_{};
   TimePoint connect_deadline_{};

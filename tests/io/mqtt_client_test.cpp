@@ -226,6 +226,37 @@ TEST_F(MqttClientTest, ReconnectOnRequestGetsTheUnacknowledgedMessagesAgain) {
   EXPECT_EQ(inbox.size(), 9u);
 }
 
+TEST_F(MqttClientTest, ReconnectRequestsInARowBackOff) {
+  auto o = options("node");
+  o.reconnect_min = 20ms;
+  o.reconnect_max = 5s;  // requests within 5 s of each other count as in a row
+  std::mutex mutex;
+  std::vector<int> delays_ms;  // of the reconnects asked for, from the state callback
+  o.on_state = [&](MqttConnectionState s, std::string_view detail) {
+    if (s != MqttConnectionState::disconnected || !detail.contains("as asked")) return;
+    const auto at = detail.find("retrying in ");
+    ASSERT_NE(at, std::string_view::npos) << detail;
+    std::lock_guard lock(mutex);
+    delays_ms.push_back(std::atoi(std::string(detail.substr(at + 12)).c_str()));
+  };
+  Inbox inbox;
+  auto sub = subscriber(std::move(o), "b/#", inbox);
+  for (std::size_t i = 1; i <= 3; ++i) {
+    sub->reconnect("still cannot take it");
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lock(mutex);
+      return delays_ms.size() == i;
+    }));
+    ASSERT_TRUE(eventually([&] { return sub->connected(); }));
+  }
+  std::lock_guard lock(mutex);
+  // Each delay is drawn in [d/2, d] with d = 20, 40, 80 ms.
+  EXPECT_LE(delays_ms[0], 20);
+  EXPECT_GE(delays_ms[1], 20);
+  EXPECT_LE(delays_ms[1], 40);
+  EXPECT_GE(delays_ms[2], 40);
+}
+
 TEST_F(MqttClientTest, AcksByPacketIdFromAnotherThreadInBatches) {
   Inbox inbox;
   auto sub = subscriber(options("node"), "batch/+", inbox);

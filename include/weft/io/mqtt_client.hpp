@@ -154,7 +154,8 @@ class MqttClient {
   /// Drops the connection and connects again after the shortest backoff. The broker then
   /// redelivers every QoS 1 message not yet acknowledged: the way out when the application
   /// cannot take one (a failed persist), since acknowledgements go out in arrival order and
-  /// one never given would hold back every later one. Does nothing unless connected.
+  /// one never given would hold back every later one. Does nothing unless connected. Asked
+  /// again within `reconnect_max` of the last request, the delay doubles (up to that maximum).
   void reconnect(std::string reason);
 
   [[nodiscard]] MqttStats stats() const;
