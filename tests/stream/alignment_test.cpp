@@ -101,14 +101,8 @@ void build(TwoSpeedJob& run, bool aligned) {
       .to(collect(run.out));
 }
 
-ActorSystemConfig two_workers() {
-  ActorSystemConfig c;
-  c.workers = 2;
-  return c;
-}
-
 TEST(WatermarkAlignment, WithoutItAFastSubtaskRunsToTheEndWhileTheOtherWaits) {
-  ActorSystem system(two_workers());
+  ActorSystem system(ActorSystemConfig{.workers = 2});
   TwoSpeedJob run;
   build(run, false);
   auto running = run.job.start(system);
@@ -121,7 +115,7 @@ TEST(WatermarkAlignment, WithoutItAFastSubtaskRunsToTheEndWhileTheOtherWaits) {
 }
 
 TEST(WatermarkAlignment, AFastSubtaskKeepsWithinTheDriftOfTheSlowOne) {
-  ActorSystem system(two_workers());
+  ActorSystem system(ActorSystemConfig{.workers = 2});
   TwoSpeedJob run;
   build(run, true);
   auto running = run.job.start(system);
@@ -151,7 +145,7 @@ TEST(WatermarkAlignment, AFastSubtaskKeepsWithinTheDriftOfTheSlowOne) {
 }
 
 TEST(WatermarkAlignment, ASubtaskThatFinishesHoldsNoOneBack) {
-  ActorSystem system(two_workers());
+  ActorSystem system(ActorSystemConfig{.workers = 2});
   TwoSpeedJob run;
   run.gate->slow_records = 100;  // finishes far behind the fast one's end
   build(run, true);
