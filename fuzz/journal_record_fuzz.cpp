@@ -1,5 +1,5 @@
-// Decodes arbitrary bytes as journal keys, pid metadata, record values, log segments, chunks
-// and tag chunks.
+// Decodes arbitrary bytes as journal keys, pid metadata, record values, log segments, log
+// files (frames), chunks and tag chunks.
 // Decoding must never crash; a record that decodes must re-encode to exactly its input.
 // The decoders are compiled in directly: they depend on weft_core only.
 #include <cstddef>
@@ -26,6 +26,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t walked = 0;
   (void)walk_chunk(in, "pid", 1, [&](std::uint64_t, std::string_view) { return ++walked < 1000; });
   (void)decode_tag_chunk(in, "tag", 1);
+  for (std::uint64_t skip : {0, 1}) {
+    (void)scan_frames(
+        in, 1, "log",
+        [](std::uint64_t, std::string_view segment) -> weft::Result<void> {
+          if (segment.size() < 4) std::abort();  // an intact segment carries its checksum
+          return {};
+        },
+        skip);
+  }
 
   // The first byte says how much of the rest is the key; the value follows.
   if (size == 0) return 0;

@@ -84,6 +84,104 @@ Result<SegmentHeader> decode_segment(
   return h;
 }
 
+void encode_frame_header(std::string& out, std::uint64_t segment_no, std::uint32_t length) {
+  const std::size_t start = out.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(segment_no >> (8 * i)));
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(length >> (8 * i)));
+  const std::uint32_t crc = crc32c(0, std::string_view(out).substr(start));
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
+}
+
+namespace {
+
+std::uint64_t get_le(std::string_view bytes, std::size_t pos, int width) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < width; ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(bytes[pos + i])) << (8 * i);
+  }
+  return v;
+}
+
+struct FrameAt {
+  enum class State { intact, end, damaged } state = State::end;
+  std::uint64_t segment_no = 0;
+  std::string_view segment;
+  std::string why;
+};
+
+// The frame at `pos`, judged against the number it should carry; its segment's checksum is
+// checked unless `header_only`.
+FrameAt frame_at(std::string_view bytes, std::size_t pos, std::uint64_t expected,
+                 bool header_only = false) {
+  FrameAt f;
+  if (pos + kLogFrameHeader > bytes.size()) return f;
+  const std::string_view header = bytes.substr(pos, kLogFrameHeader);
+  if (header.find_first_not_of('\0') == std::string_view::npos) return f;
+  f.state = FrameAt::State::damaged;
+  if (crc32c(0, header.substr(0, 12)) != get_le(header, 12, 4)) {
+    f.why = "frame header checksum mismatch";
+    return f;
+  }
+  f.segment_no = get_le(header, 0, 8);
+  const auto length = static_cast<std::size_t>(get_le(header, 8, 4));
+  if (f.segment_no < expected) {
+    f.state = FrameAt::State::end;  // an older frame of a recycled file
+    return f;
+  }
+  if (f.segment_no > expected) {
+    f.why = "frame of segment " + std::to_string(f.segment_no) + " where " +
+            std::to_string(expected) + " was expected";
+    return f;
+  }
+  if (length > bytes.size() - pos - kLogFrameHeader) {
+    f.why = "frame of " + std::to_string(length) + " bytes runs past the end of the file";
+    return f;
+  }
+  std::string_view body;
+  if (!header_only && !check_crc(bytes.substr(pos + kLogFrameHeader, length), body)) {
+    f.why = "segment " + std::to_string(f.segment_no) + " checksum mismatch";
+    return f;
+  }
+  f.state = FrameAt::State::intact;
+  f.segment = bytes.substr(pos + kLogFrameHeader, length);
+  return f;
+}
+
+}  // namespace
+
+Result<FrameScan> scan_frames(
+    std::string_view bytes, std::uint64_t first, std::string_view file,
+    const std::function<Result<void>(std::uint64_t, std::string_view)>& frame,
+    std::uint64_t skip_through) {
+  FrameScan scan{first, 0, {}};
+  for (;;) {
+    const bool skip = scan.next <= skip_through;
+    FrameAt f = frame_at(bytes, scan.end, scan.next, skip);
+    if (f.state == FrameAt::State::end) return scan;
+    if (f.state == FrameAt::State::damaged) {
+      // A torn tail has nothing intact after it; anything intact and newer is a damaged middle.
+      for (std::size_t pos = scan.end + kLogFrameAlign; pos + kLogFrameHeader <= bytes.size();
+           pos += kLogFrameAlign) {
+        if (pos + kLogFrameHeader > bytes.size()) break;
+        const std::uint64_t no = get_le(bytes, pos, 8);
+        if (no >= scan.next && frame_at(bytes, pos, no).state == FrameAt::State::intact) {
+          return fail(Errc::corrupted, "journal log file '" + std::string(file) +
+                                           "': damaged frame at byte " + std::to_string(scan.end) +
+                                           " (" + f.why + "), but segment " + std::to_string(no) +
+                                           " follows intact at byte " + std::to_string(pos));
+        }
+      }
+      scan.torn = std::move(f.why);
+      return scan;
+    }
+    if (!skip) {
+      if (auto r = frame(f.segment_no, f.segment); !r) return std::unexpected(r.error());
+    }
+    ++scan.next;
+    scan.end += frame_size(f.segment.size());
+  }
+}
+
 void encode_chunk(std::string& out, std::uint64_t count, std::string_view records) {
   put_varint(out, count);
   out.append(records);

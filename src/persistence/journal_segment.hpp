@@ -3,6 +3,7 @@
 // entries of one tag. Dependency-light (weft_core only) so the fuzz target can compile it in.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -48,6 +49,42 @@ struct SegmentHeader {
 [[nodiscard]] Result<SegmentHeader> decode_segment(
     std::string_view segment, std::uint64_t segment_no,
     const std::function<Result<void>(const SegmentEntry&)>& entry);
+
+/// A log file (docs/journal-format.md, "Log files") is a run of frames, each one segment:
+/// u64le segment number ‖ u32le segment length ‖ u32le CRC32C of those 12 bytes ‖ the segment ‖
+/// zeros up to the next multiple of kLogFrameAlign. Frames start aligned, so a reader can look
+/// for intact frames after a damaged one.
+inline constexpr std::size_t kLogFrameHeader = 16;
+inline constexpr std::size_t kLogFrameAlign = 4096;
+
+/// Appends a frame header for a segment of `length` bytes numbered `segment_no`.
+void encode_frame_header(std::string& out, std::uint64_t segment_no, std::uint32_t length);
+/// The size a frame of a `length`-byte segment takes in its file, padding included.
+[[nodiscard]] constexpr std::size_t frame_size(std::size_t length) {
+  return (kLogFrameHeader + length + kLogFrameAlign - 1) / kLogFrameAlign * kLogFrameAlign;
+}
+
+/// What a scan of one log file found.
+struct FrameScan {
+  std::uint64_t next = 0;  // the segment number expected after the last intact frame
+  std::size_t end = 0;     // byte offset just past the last intact frame (aligned)
+  std::string torn;        // non-empty: a damaged frame at `end` and nothing intact after it
+};
+
+/// Walks the frames of one log file's bytes, whose first frame is segment `first`: frames must
+/// be numbered first, first+1, ... and each intact one (header checksum, then the segment's
+/// own trailing checksum) goes to `frame(segment_no, segment)`; its error stops the scan. The
+/// scan ends cleanly at zeros, at the end of the bytes, or at a frame numbered below the
+/// expected one (left over in a recycled file). A damaged frame with no intact frame numbered
+/// at or above the expected one after it is a torn tail (a crash during that write, which was
+/// therefore never acknowledged), reported in FrameScan::torn; with one after it, it is
+/// corruption in the middle: Errc::corrupted naming `file` and both byte offsets. Frames
+/// numbered up to `skip_through` (already folded) are only stepped over: their headers are
+/// checked, not their segments. Never aborts.
+[[nodiscard]] Result<FrameScan> scan_frames(
+    std::string_view bytes, std::uint64_t first, std::string_view file,
+    const std::function<Result<void>(std::uint64_t, std::string_view)>& frame,
+    std::uint64_t skip_through = 0);
 
 /// A chunk: varint count ‖ (varint len ‖ record)*, the records of consecutive sequence
 /// numbers from the one in its key. `records` is the (varint len ‖ record)* part.

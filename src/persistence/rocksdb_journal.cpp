@@ -30,6 +30,7 @@
 #include "persistence/journal_keys.hpp"
 #include "persistence/journal_record.hpp"
 #include "persistence/journal_segment.hpp"
+#include "persistence/segment_log.hpp"
 #include "persistence/snapshot_format.hpp"
 #include "weft/core/metrics.hpp"
 
@@ -282,7 +283,10 @@ struct RocksDbJournal::Impl {
   bool stopping = false;
   std::thread writer;
 
-  // Writer thread only.
+  // Writer thread only (the folder releases log files).
+  std::unique_ptr<SegmentLog> log;
+  std::vector<std::string_view> parts;  // of the segment being written
+  std::uint64_t legacy_log_last = 0;    // the last segment found in the `log` family
   std::unordered_map<std::string, PidState> pids;
   std::uint64_t offset = 0;
   std::uint64_t next_group = 1;
@@ -320,6 +324,7 @@ struct RocksDbJournal::Impl {
       fold_cv.notify_all();
       folder.join();
     }
+    log.reset();
     if (db != nullptr) {
       for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
       db->Close().PermitUncheckedError();
@@ -575,12 +580,12 @@ struct RocksDbJournal::Impl {
       accepted.emplace_back(&op, *r);
     }
     std::size_t segment_bytes = 0;
+    Result<void> logged;
     if (events > 0) {
-      // The segment goes into the batch in pieces: header, each append's entries, trailer.
+      // The segment goes to the log in pieces: header, each append's entries, trailer.
       header.clear();
       encode_segment_header(header, offset_before + 1, events);
-      std::vector<rocksdb::Slice> parts;
-      parts.reserve(accepted.size() + 2);
+      parts.clear();
       parts.emplace_back(header);
       std::uint32_t crc = crc32c(0, header);
       for (auto& [op, result] : accepted) {
@@ -592,12 +597,11 @@ struct RocksDbJournal::Impl {
       encode_segment_trailer(trailer, crc);
       parts.emplace_back(trailer);
       for (const auto& p : parts) segment_bytes += p.size();
-      const std::string key = log_key(next_group);
-      rocksdb::Slice key_slice(key);
-      batch.Put(cf(kLogCf), rocksdb::SliceParts(&key_slice, 1),
-                rocksdb::SliceParts(parts.data(), static_cast<int>(parts.size())));
+      const auto start = SteadyClock::now();
+      logged = log->append(next_group, parts);
+      if (metrics.fsync_ns != nullptr) metrics.fsync_ns->record(nanos_since(start));
     }
-
+    // Snapshot saves and deletes, and a delete (which commits alone), go to the database.
     rocksdb::Status s;
     if (batch.Count() > 0) {
       if (needs_resume) {
@@ -605,14 +609,11 @@ struct RocksDbJournal::Impl {
         s = db->Resume();
         if (s.ok()) needs_resume = false;
       }
-      if (s.ok()) {
-        const auto start = SteadyClock::now();
-        s = db->Write(write_options, &batch);
-        if (metrics.fsync_ns != nullptr) metrics.fsync_ns->record(nanos_since(start));
-      }
+      if (s.ok()) s = db->Write(write_options, &batch);
+      if (!s.ok()) needs_resume = true;
     }
-    if (!s.ok()) {
-      needs_resume = true;
+    const bool delete_failed = !s.ok() && events == 0;  // undo holds only a delete's state then
+    if (!logged || delete_failed) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
         it->first->highest = it->second.highest;
         it->first->epoch = it->second.epoch;
@@ -622,33 +623,38 @@ struct RocksDbJournal::Impl {
         }
       }
       offset = offset_before;
-      const Error error = io_error("journal write failed in", options.directory, s);
-      for (auto& [op, result] : accepted) {
-        if (metrics.failures != nullptr) metrics.failures->inc();
-        op->promise.complete(std::unexpected(error));
-      }
-      return;
     }
-    if (events > 0) {
+    if (events > 0 && logged) {
       apply_to_tail(accepted, offset_before, segment_bytes);
       ++next_group;
+      committed_offset.store(offset, std::memory_order_release);
+      if (metrics.appends != nullptr) {
+        metrics.events->inc(events);
+        metrics.bytes->inc(segment_bytes);
+        metrics.group_events->record(events);
+        metrics.group_bytes->record(segment_bytes);
+      }
     }
-    committed_offset.store(offset, std::memory_order_release);
-    if (metrics.appends != nullptr && events > 0) {
-      metrics.events->inc(events);
-      metrics.bytes->inc(segment_bytes);
-      metrics.group_events->record(events);
-      metrics.group_bytes->record(segment_bytes);
-    }
+    const std::optional<Error> db_error =
+        s.ok() ? std::nullopt
+               : std::optional<Error>(io_error("journal write failed in", options.directory, s));
     const auto committed = SteadyClock::now();  // one clock read per group, not per append
+    bool any = false;
     for (auto& [op, result] : accepted) {
-      if (metrics.appends != nullptr && op->kind == Kind::append) {
+      const bool append = op->kind == Kind::append;
+      if (append ? !logged : db_error.has_value()) {
+        if (metrics.failures != nullptr) metrics.failures->inc();
+        op->promise.complete(std::unexpected(append ? logged.error() : *db_error));
+        continue;
+      }
+      if (metrics.appends != nullptr && append) {
         metrics.appends->inc();
         metrics.append_ns->record(nanos_between(op->enqueued, committed));
       }
       op->promise.complete(result);
+      any = true;
     }
-    if (!accepted.empty()) notify(offset);
+    if (any) notify(offset);
   }
 
   // Makes a committed group visible to readers.
@@ -766,11 +772,11 @@ struct RocksDbJournal::Impl {
     }
   }
 
-  // Writes a sealed generation as chunks, tag chunks and metadata, then drops its log
-  // segments. The writes skip RocksDB's WAL: the log segments are the durable copy until a
-  // flush (atomic across column families) persists the fold and the deletion together, so
-  // after a crash either the fold is complete on disk or the log is still there to fold again.
-  // Chunk keys depend only on the events, so folding again writes the same keys.
+  // Writes a sealed generation as chunks, tag chunks and metadata, then releases its log
+  // files. The writes skip RocksDB's WAL: the log files are the durable copy until a flush
+  // (atomic across column families) persists the fold with its end marker, so after a crash
+  // either the fold is complete on disk or the log is still there to fold again. Chunk keys
+  // depend only on the events, so folding again writes the same keys.
   Result<void> fold(const Generation& g) {
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
@@ -816,15 +822,86 @@ struct RocksDbJournal::Impl {
       }
       if (auto r = flush(false); !r) return r;
     }
-    if (g.first_group > 0) {
+    if (g.first_group > 0 && g.first_group <= legacy_log_last) {
       batch.DeleteRange(cf(kLogCf), log_key(g.first_group), log_key(g.last_group + 1));
     }
     batch.Put(cf(kMetaCf), kMetaFoldedKey, encode_u64_be(g.last_group));
     batch.Put(cf(kMetaCf), kMetaOffsetKey, encode_u64_be(g.last_offset));
-    return flush(true);
+    if (auto r = flush(true); !r) return r;
+    // Only once the fold is on disk may the log files it covers go: one flush of every family
+    // at the same point (atomic_flush), so the fold and its end marker persist together. Until
+    // a whole file is folded, memtables flush when they fill (or at close) as usual.
+    if (!log->releasable(g.last_group)) return {};
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    auto s = db->Flush(fo, handles);
+    if (!s.ok())
+      return std::unexpected(io_error("flushing the folded log in", options.directory, s));
+    log->release_through(g.last_group);
+    return {};
   }
 
   // ---- open: the log after the last fold becomes the current generation again -------------
+
+  std::string log_directory() const { return options.directory + "/wlog"; }
+
+  // Re-reads one unfolded log segment into the current generation.
+  Result<void> replay_segment(std::uint64_t no, std::string_view bytes,
+                              std::unordered_map<std::string, std::uint64_t>& replayed) {
+    std::vector<std::pair<Op*, std::uint64_t>> accepted;
+    std::vector<Op> ops;
+    std::uint64_t first_offset = offset + 1;
+    std::string key;
+    auto header = decode_segment(bytes, no, [&](const SegmentEntry& e) -> Result<void> {
+      const std::string pid(e.persistence_id);
+      key.clear();
+      put_journal_key(key, pid, e.sequence_nr);
+      auto rec = decode_record(key, e.record, pid, e.sequence_nr);
+      if (!rec) return std::unexpected(rec.error());
+      auto st = state_for(pid);
+      if (!st) return std::unexpected(st.error());
+      // Meta may be ahead of the log: a fold interrupted by a crash can have stored a
+      // pid's meta (and chunks) without its end marker, so the segments it covered are
+      // read again. Within the log each pid's events must follow on without a gap.
+      auto [last, first] = replayed.try_emplace(pid, e.sequence_nr - 1);
+      const std::uint64_t follows =
+          first ? std::min(e.sequence_nr - 1, (*st)->highest) : last->second;
+      if (e.sequence_nr != follows + 1) {
+        return fail(Errc::corrupted, "journal log segment " + std::to_string(no) + ": '" + pid +
+                                         "' at sequence " + std::to_string(e.sequence_nr) +
+                                         " does not follow " + std::to_string(follows));
+      }
+      last->second = e.sequence_nr;
+      (*st)->highest = std::max((*st)->highest, e.sequence_nr);
+      (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
+      Op op;
+      op.state = *st;
+      op.persistence_id = pid;
+      op.expected_next = e.sequence_nr;
+      op.epoch = rec->writer_epoch;
+      op.events = 1;
+      put_segment_entry(op.data, pid, e.sequence_nr, e.record);
+      for (auto& t : rec->tags) op.tags.emplace_back(e.sequence_nr, std::move(t));
+      offset += op.tags.size();
+      ops.push_back(std::move(op));
+      return {};
+    });
+    if (!header) {
+      return std::unexpected(
+          header.error().with_context("opening the journal in '" + options.directory + "'"));
+    }
+    if (header->first_offset != first_offset) {
+      return fail(Errc::corrupted, "journal log segment " + std::to_string(no) +
+                                       " starts at tag offset " +
+                                       std::to_string(header->first_offset) + ", expected " +
+                                       std::to_string(first_offset));
+    }
+    for (auto& op : ops) accepted.emplace_back(&op, 0);
+    next_group = no;
+    apply_to_tail(accepted, first_offset - 1, bytes.size());
+    next_group = no + 1;
+    return {};
+  }
 
   Result<void> replay_log() {
     std::string value;
@@ -850,74 +927,37 @@ struct RocksDbJournal::Impl {
       return std::unexpected(io_error("cannot read the journal metadata in", options.directory, s));
     }
     next_group = folded_group + 1;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kLogCf)));
-    std::string key;
-    std::uint64_t segments = 0;
     std::unordered_map<std::string, std::uint64_t> replayed;  // pid -> last sequence re-read
+    std::uint64_t segments = 0;
+    // Journals written before the log had files of its own kept it in the `log` family.
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kLogCf)));
     for (it->Seek(log_key(folded_group + 1)); it->Valid(); it->Next()) {
       auto no = decode_u64_be(view(it->key()));
       if (!no)
         return fail(Errc::corrupted,
                     "a journal log key in '" + options.directory + "' does not decode");
-      std::vector<std::pair<Op*, std::uint64_t>> accepted;
-      std::vector<Op> ops;
-      std::uint64_t first_offset = offset + 1;
-      auto header =
-          decode_segment(view(it->value()), *no, [&](const SegmentEntry& e) -> Result<void> {
-            const std::string pid(e.persistence_id);
-            key.clear();
-            put_journal_key(key, pid, e.sequence_nr);
-            auto rec = decode_record(key, e.record, pid, e.sequence_nr);
-            if (!rec) return std::unexpected(rec.error());
-            auto st = state_for(pid);
-            if (!st) return std::unexpected(st.error());
-            // Meta may be ahead of the log: a fold interrupted by a crash can have stored a
-            // pid's meta (and chunks) without its end marker, so the segments it covered are
-            // read again. Within the log each pid's events must follow on without a gap.
-            auto [last, first] = replayed.try_emplace(pid, e.sequence_nr - 1);
-            const std::uint64_t follows =
-                first ? std::min(e.sequence_nr - 1, (*st)->highest) : last->second;
-            if (e.sequence_nr != follows + 1) {
-              return fail(Errc::corrupted, "journal log segment " + std::to_string(*no) + ": '" +
-                                               pid + "' at sequence " +
-                                               std::to_string(e.sequence_nr) + " does not follow " +
-                                               std::to_string(follows));
-            }
-            last->second = e.sequence_nr;
-            (*st)->highest = std::max((*st)->highest, e.sequence_nr);
-            (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
-            Op op;
-            op.state = *st;
-            op.persistence_id = pid;
-            op.expected_next = e.sequence_nr;
-            op.epoch = rec->writer_epoch;
-            op.events = 1;
-            put_segment_entry(op.data, pid, e.sequence_nr, e.record);
-            for (auto& t : rec->tags) op.tags.emplace_back(e.sequence_nr, std::move(t));
-            offset += op.tags.size();
-            ops.push_back(std::move(op));
-            return {};
-          });
-      if (!header) {
-        return std::unexpected(
-            header.error().with_context("opening the journal in '" + options.directory + "'"));
-      }
-      if (header->first_offset != first_offset) {
-        return fail(Errc::corrupted, "journal log segment " + std::to_string(*no) +
-                                         " starts at tag offset " +
-                                         std::to_string(header->first_offset) + ", expected " +
-                                         std::to_string(first_offset));
-      }
-      for (auto& op : ops) accepted.emplace_back(&op, 0);
-      next_group = *no;
-      apply_to_tail(accepted, first_offset - 1, it->value().size());
-      next_group = *no + 1;
+      if (auto r = replay_segment(*no, view(it->value()), replayed); !r) return r;
+      legacy_log_last = *no;
       ++segments;
     }
     if (!it->status().ok()) {
       return std::unexpected(
           io_error("reading the journal log in", options.directory, it->status()));
     }
+    SegmentLogOptions lo;
+    lo.directory = log_directory();
+    lo.file_bytes = options.log_file_bytes;
+    lo.sync = options.durability == Durability::fsync;
+    auto opened = SegmentLog::open(lo, std::max(folded_group, legacy_log_last),
+                                   [&](std::uint64_t no, std::string_view segment) {
+                                     ++segments;
+                                     return replay_segment(no, segment, replayed);
+                                   });
+    if (!opened) {
+      return std::unexpected(
+          opened.error().with_context("opening the journal in '" + options.directory + "'"));
+    }
+    log = std::move(*opened);
     if (segments > 0) {
       spdlog::info("journal '{}': re-read {} log segments ({} bytes) not yet folded",
                    options.directory, segments, current.bytes);
@@ -1314,7 +1354,7 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
     t.block_cache = cache;
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     const std::string_view n(name);
-    if (n == "journal" || n == "log") o = big_cf_options(options.write_buffer_bytes, cache);
+    if (n == "journal") o = big_cf_options(options.write_buffer_bytes, cache);
     if (n == "tags") o = big_cf_options(options.write_buffer_bytes / 4, cache);
     cfs.emplace_back(name, o);
   }
@@ -1566,6 +1606,23 @@ Result<RocksDbJournal::VerifyReport> RocksDbJournal::verify(const std::string& p
       if (!i->status().ok()) {
         report.problems.push_back(io_error("reading", impl_->options.directory, i->status()));
       }
+    }
+    std::uint64_t folded = 0;
+    {
+      std::lock_guard lock(impl_->tail_mutex);
+      folded = std::max(impl_->folded_group, impl_->legacy_log_last);
+    }
+    auto frames = SegmentLog::read(
+        impl_->log_directory(), folded,
+        [](std::uint64_t no, std::string_view segment) -> Result<void> {
+          auto r = decode_segment(segment, no, [](const SegmentEntry&) { return Result<void>(); });
+          if (!r) return std::unexpected(r.error());
+          return {};
+        });
+    if (frames) {
+      report.log_segments += *frames;
+    } else {
+      report.problems.push_back(frames.error());
     }
   }
   return report;

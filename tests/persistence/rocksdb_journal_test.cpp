@@ -463,6 +463,44 @@ TEST(RocksDbJournal, DamagedLogSegmentStopsTheOpenNamingIt) {
       << bad.error().message();
 }
 
+// The log lives in files of its own (`wlog/`): they roll over, are released once a fold that
+// covers them is flushed, and come back as spares; a reopen reads exactly what is not folded.
+TEST(RocksDbJournal, LogFilesRollOverAndAreReleasedOnceFolded) {
+  TempDir dir;
+  JournalOptions o;
+  o.directory = dir.db();
+  o.fold_bytes = 16u << 10;
+  o.log_file_bytes = 64u << 10;  // ~16 group commits per file
+  auto log_files = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir.db() + "/wlog")) {
+      n += e.path().filename().string().starts_with("spare-") ? 0 : 1;
+    }
+    return n;
+  };
+  constexpr std::uint64_t kEvents = 400;
+  {
+    auto j = RocksDbJournal::open(o).value();
+    for (std::uint64_t seq = 1; seq <= kEvents; ++seq) {
+      auto b = batch(seq % 2 == 0 ? "even" : "odd", (seq + 1) / 2, 1, {"t"});
+      b.events[0].payload.assign(1000, std::byte{static_cast<unsigned char>(seq)});
+      ASSERT_TRUE(j->append(b).get().has_value());
+    }
+    // 400 frames of one page each would take 25 files; folded ones were let go as it went.
+    EXPECT_LE(log_files(), 3u);
+  }
+  EXPECT_EQ(log_files(), 1u);  // closing folds everything; the file in use stays
+  auto j = open_at(dir.db());
+  for (const char* pid : {"odd", "even"}) {
+    auto all = j->read(pid, 1, UINT64_MAX, 1000).get().value();
+    ASSERT_EQ(all.size(), kEvents / 2) << pid;
+    for (std::uint64_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i].sequence_nr, i + 1);
+  }
+  EXPECT_EQ(j->events_by_tag("t", 0, 1000).get().value().size(), kEvents);
+  EXPECT_EQ(j->last_offset(), kEvents);
+  ASSERT_TRUE(j->append(batch("odd", kEvents / 2 + 1, 1)).get().has_value());
+}
+
 // A tiny fold threshold folds the log many times while appenders and readers run: every read
 // sees each event once, in order, wherever it is (log tail, sealed generation or chunks).
 TEST(RocksDbJournal, FoldingWhileReadingLosesAndDuplicatesNothing) {

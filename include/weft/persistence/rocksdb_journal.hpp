@@ -27,7 +27,10 @@ struct JournalOptions {
   /// A group commit stops taking appends once it holds this many encoded bytes; the rest go
   /// into the next one. One append larger than this is still written, alone.
   std::size_t max_batch_bytes = 8u << 20;
-  /// Memtable size of the journal and log column families: larger means fewer, bigger flushes.
+  /// The log of group commits is kept in files of this size in `<directory>/wlog`, reused
+  /// once folded; one or two spare files stay there ready (see docs/journal-format.md).
+  std::size_t log_file_bytes = 64u << 20;
+  /// Memtable size of the journal column family: larger means fewer, bigger flushes.
   std::size_t write_buffer_bytes = 128u << 20;
   /// The log is folded into chunks once this many bytes wait in it. Memory holds up to about
   /// twice this (the events since the last fold, for reads), and a restart after a crash
