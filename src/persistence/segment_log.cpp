@@ -209,6 +209,7 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
     if (log->fd_ < 0) {
       return std::unexpected(os_error("cannot open the journal log file", path, errno));
     }
+    log->path_ = path;
     log->offset_ = last.end;
     if (!last.torn.empty()) {
       // The next append overwrites it anyway; zeroing its header now keeps a second restart
@@ -271,6 +272,7 @@ Result<void> SegmentLog::switch_file(std::uint64_t segment_no) {
   }
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
+  path_ = path;
   offset_ = 0;
   std::lock_guard lock(mutex_);
   files_.push_back(File{segment_no, path});
@@ -288,10 +290,9 @@ Result<void> SegmentLog::append(std::uint64_t segment_no, std::span<const std::s
   encode_frame_header(buffer_, segment_no, static_cast<std::uint32_t>(length));
   for (auto p : parts) buffer_.append(p);
   buffer_.resize(size, '\0');
-  const std::string& path = files_.back().path;  // only this thread changes the last file
-  if (auto w = write_all(fd_, buffer_, offset_, path); !w) return w;
+  if (auto w = write_all(fd_, buffer_, offset_, path_); !w) return w;
   if (options_.sync && ::fdatasync(fd_) != 0) {
-    return std::unexpected(os_error("cannot sync the journal log file", path, errno));
+    return std::unexpected(os_error("cannot sync the journal log file", path_, errno));
   }
   offset_ += size;
   next_ = segment_no + 1;

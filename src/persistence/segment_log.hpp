@@ -88,6 +88,7 @@ class SegmentLog {
 
   // The file being written: writer thread only.
   int fd_ = -1;
+  std::string path_;
   std::size_t offset_ = 0;
   std::string buffer_;
 
