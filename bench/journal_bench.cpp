@@ -57,6 +57,7 @@ std::unique_ptr<RocksDbJournal> open_journal(const std::string& dir,
   JournalOptions o;
   o.directory = dir;
   o.metrics = metrics;
+  o.preallocate_log = true;  // as a service would run it
   // For exploring the fold's cost: WEFT_BENCH_FOLD_BYTES overrides the fold threshold.
   if (const char* f = std::getenv("WEFT_BENCH_FOLD_BYTES"))
     o.fold_bytes = std::strtoull(f, nullptr, 10);

@@ -948,6 +948,7 @@ struct RocksDbJournal::Impl {
     lo.directory = log_directory();
     lo.file_bytes = options.log_file_bytes;
     lo.sync = options.durability == Durability::fsync;
+    lo.spare_at_open = options.preallocate_log;
     auto opened = SegmentLog::open(lo, std::max(folded_group, legacy_log_last),
                                    [&](std::uint64_t no, std::string_view segment) {
                                      ++segments;

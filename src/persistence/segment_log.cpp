@@ -211,6 +211,8 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
     }
     log->path_ = path;
     log->offset_ = last.end;
+    std::error_code size_ec;
+    log->growing_ = fs::file_size(path, size_ec) < log->options_.file_bytes;
     if (!last.torn.empty()) {
       // The next append overwrites it anyway; zeroing its header now keeps a second restart
       // from warning about the same tail.
@@ -222,6 +224,8 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
       }
     }
   }
+  log->want_spare_ =
+      log->options_.spare_at_open && log->options_.prepare_bytes_per_s > 0 && log->spares_.empty();
   log->preparer_ = std::thread([p = log.get()] { p->run_preparer(); });
   return log;
 }
@@ -250,6 +254,7 @@ Result<void> SegmentLog::switch_file(std::uint64_t segment_no) {
   std::string spare;
   {
     std::lock_guard lock(mutex_);
+    growing_ = spares_.empty();
     if (!spares_.empty()) {
       spare = std::move(spares_.back());
       spares_.pop_back();
@@ -259,6 +264,7 @@ Result<void> SegmentLog::switch_file(std::uint64_t segment_no) {
     const int err = errno;
     std::lock_guard lock(mutex_);
     spares_.push_back(spare);
+    growing_ = true;
     return std::unexpected(os_error("cannot rename a spare journal log file to", path, err));
   }
   // Not truncated: a file of this name left by a failed switch holds no frame of this number.
@@ -283,7 +289,13 @@ Result<void> SegmentLog::append(std::uint64_t segment_no, std::span<const std::s
   std::size_t length = 0;
   for (auto p : parts) length += p.size();
   const std::size_t size = frame_size(length);
-  if (fd_ < 0 || segment_no != next_ || (offset_ > 0 && offset_ + size > options_.file_bytes)) {
+  bool move_on =
+      fd_ < 0 || segment_no != next_ || (offset_ > 0 && offset_ + size > options_.file_bytes);
+  if (!move_on && growing_ && offset_ > 0) {
+    std::lock_guard lock(mutex_);
+    move_on = !spares_.empty();  // a spare is ready: stop growing this file
+  }
+  if (move_on) {
     if (auto r = switch_file(segment_no); !r) return r;
   }
   buffer_.clear();
@@ -296,7 +308,7 @@ Result<void> SegmentLog::append(std::uint64_t segment_no, std::span<const std::s
   }
   offset_ += size;
   next_ = segment_no + 1;
-  if (offset_ > options_.file_bytes / 2) {
+  if (offset_ > options_.file_bytes / 2 && options_.prepare_bytes_per_s > 0) {
     std::lock_guard lock(mutex_);
     if (spares_.empty() && !want_spare_ && std::chrono::steady_clock::now() >= retry_prepare_) {
       want_spare_ = true;
@@ -337,6 +349,11 @@ bool SegmentLog::releasable(std::uint64_t segment_no) const {
 std::size_t SegmentLog::files() const {
   std::lock_guard lock(mutex_);
   return files_.size();
+}
+
+std::size_t SegmentLog::spares() const {
+  std::lock_guard lock(mutex_);
+  return spares_.size();
 }
 
 void SegmentLog::run_preparer() {

@@ -31,8 +31,13 @@ struct SegmentLogOptions {
   /// fdatasync after every append (Durability::fsync).
   bool sync = true;
   /// Spare files are written full of zeros at about this rate, in small synced pieces, so the
-  /// background writes do not hold up the appends' fdatasync.
+  /// background writes do not hold up the appends' fdatasync. 0: none are made; files are
+  /// only reused.
   std::size_t prepare_bytes_per_s = 64u << 20;
+  /// Prepare a spare as soon as the log opens, and move to it once it is ready whenever the
+  /// file being written grows as it is written (a new journal's first file): latency is steady
+  /// from the start. Off, the first spare is made once the first file is half full.
+  bool spare_at_open = false;
 };
 
 class SegmentLog {
@@ -69,8 +74,9 @@ class SegmentLog {
   /// Whether release_through(segment_no) would release a file.
   [[nodiscard]] bool releasable(std::uint64_t segment_no) const;
 
-  /// Log files in use (not spares).
+  /// Log files in use, and spares ready to take frames.
   [[nodiscard]] std::size_t files() const;
+  [[nodiscard]] std::size_t spares() const;
 
  private:
   struct File {
@@ -88,6 +94,7 @@ class SegmentLog {
 
   // The file being written: writer thread only.
   int fd_ = -1;
+  bool growing_ = false;  // the file being written was not full-sized when taken
   std::string path_;
   std::size_t offset_ = 0;
   std::string buffer_;

@@ -486,8 +486,10 @@ TEST(RocksDbJournal, LogFilesRollOverAndAreReleasedOnceFolded) {
       b.events[0].payload.assign(1000, std::byte{static_cast<unsigned char>(seq)});
       ASSERT_TRUE(j->append(b).get().has_value());
     }
-    // 400 frames of one page each would take 25 files; folded ones were let go as it went.
-    EXPECT_LE(log_files(), 3u);
+    // 400 frames of one page each would take 25 files or more; folded ones were let go as it
+    // went (a few more than the four a fold spans remain: the log also moves from a growing
+    // file to a spare as soon as one is ready).
+    EXPECT_LE(log_files(), 8u);
   }
   EXPECT_EQ(log_files(), 1u);  // closing folds everything; the file in use stays
   auto j = open_at(dir.db());

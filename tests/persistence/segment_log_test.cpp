@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "persistence/journal_segment.hpp"
@@ -109,6 +111,7 @@ TEST(SegmentLog, FilesRollOverAndReleasedOnesAreReusedWithoutTheirOldFramesShowi
   TempDir dir;
   SegmentLogOptions o{dir.sub("wlog")};
   o.file_bytes = 4 * kLogFrameAlign;  // four small frames per file
+  o.prepare_bytes_per_s = 0;          // only released files become spares
   Read none;
   auto log = open_log(o, 0, none).value();
   std::uint64_t no = 1;
@@ -118,8 +121,7 @@ TEST(SegmentLog, FilesRollOverAndReleasedOnesAreReusedWithoutTheirOldFramesShowi
   EXPECT_TRUE(log->releasable(4));
   log->release_through(8);  // the files holding 1-4 and 5-8
   EXPECT_EQ(log->files(), 1u);
-  // Both released files are spares now (one may have been written full of zeros instead, had
-  // the background thread been quicker: at most two are kept).
+  // Both released files are spares now.
   std::vector<std::string> files;
   std::size_t spares = 0;
   for (const auto& name : names(o.directory)) {
@@ -135,6 +137,32 @@ TEST(SegmentLog, FilesRollOverAndReleasedOnesAreReusedWithoutTheirOldFramesShowi
   EXPECT_EQ(read.numbers, range(9, 18));
   EXPECT_EQ(log->next(), 19u);
   append(*log, 19);
+}
+
+// With spare_at_open a spare is written full of zeros at once, and the log moves to it from
+// the file that grows as it is written.
+TEST(SegmentLog, ASpareMadeAtOpenReplacesTheGrowingFile) {
+  TempDir dir;
+  SegmentLogOptions o{dir.sub("wlog")};
+  o.file_bytes = 256u << 10;
+  o.spare_at_open = true;
+  Read none;
+  auto log = open_log(o, 0, none).value();
+  append(*log, 1);
+  EXPECT_EQ(fs::file_size(log_file(o.directory, 1)), kLogFrameAlign);  // grows as written
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (log->spares() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll: no event to wait on
+  }
+  ASSERT_EQ(log->spares(), 1u);
+  append(*log, 2);
+  EXPECT_EQ(log->files(), 2u);
+  EXPECT_EQ(fs::file_size(log_file(o.directory, 2)), o.file_bytes);  // the spare, renamed
+  append(*log, 3);
+  log.reset();
+  Read read;
+  log = open_log(o, 0, read).value();
+  EXPECT_EQ(read.numbers, range(1, 3));
 }
 
 TEST(SegmentLog, ATornTailIsCutOffAndWrittenOver) {
@@ -197,6 +225,7 @@ TEST(SegmentLog, AMissingFileIsCorruptionNamingTheGap) {
   TempDir dir;
   SegmentLogOptions o{dir.sub("wlog")};
   o.file_bytes = 2 * kLogFrameAlign;
+  o.prepare_bytes_per_s = 0;  // no early move to a spare: two frames per file
   {
     Read none;
     auto log = open_log(o, 0, none).value();

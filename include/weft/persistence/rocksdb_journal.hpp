@@ -30,6 +30,11 @@ struct JournalOptions {
   /// The log of group commits is kept in files of this size in `<directory>/wlog`, reused
   /// once folded; one or two spare files stay there ready (see docs/journal-format.md).
   std::size_t log_file_bytes = 64u << 20;
+  /// Prepare a full-sized log file as soon as the journal opens and move to it once ready, so
+  /// that acknowledgements do not wait for a growing file's metadata from the start (a service
+  /// such as the node). Off (for tools and tests), the first one is prepared once the first file
+  /// is half full; this costs one file's worth of background writes per open.
+  bool preallocate_log = false;
   /// Memtable size of the journal column family: larger means fewer, bigger flushes.
   std::size_t write_buffer_bytes = 128u << 20;
   /// The log is folded into chunks once this many bytes wait in it. Memory holds up to about
