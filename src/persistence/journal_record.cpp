@@ -114,8 +114,8 @@ Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::strin
   return e;
 }
 
-Result<void> decode_record_into(EventRecord& e, std::uint32_t key_crc, std::string_view value,
-                                std::string_view persistence_id, std::uint64_t sequence_nr) {
+Result<RecordView> decode_record_view(std::uint32_t key_crc, std::string_view value,
+                                      std::string_view persistence_id, std::uint64_t sequence_nr) {
   auto damaged = [&](std::string_view why) {
     return fail(Errc::corrupted, "journal record of '" + std::string(persistence_id) +
                                      "' at sequence " + std::to_string(sequence_nr) + ": " +
@@ -133,41 +133,58 @@ Result<void> decode_record_into(EventRecord& e, std::uint32_t key_crc, std::stri
   if (static_cast<std::uint8_t>(body[0]) != kRecordFormat) {
     return damaged("unknown record format " + std::to_string(static_cast<std::uint8_t>(body[0])));
   }
+  RecordView v;
   std::size_t pos = 1;
-  e.persistence_id = persistence_id;
-  e.sequence_nr = sequence_nr;
   auto version = get_varint(body, pos);
   if (!version || *version > UINT32_MAX) return damaged("bad schema version");
-  e.version = static_cast<std::uint32_t>(*version);
+  v.version = static_cast<std::uint32_t>(*version);
   auto manifest = get_bytes(body, pos);
   if (!manifest) return damaged("bad manifest");
-  e.manifest = *manifest;
+  v.manifest = *manifest;
   auto ts = get_varint(body, pos);
   if (!ts) return damaged("bad timestamp");
-  e.timestamp_ms = unzigzag(*ts);
+  v.timestamp_ms = unzigzag(*ts);
   auto epoch = get_varint(body, pos);
   if (!epoch) return damaged("bad writer epoch");
-  e.writer_epoch = *epoch;
+  v.writer_epoch = *epoch;
   auto ntags = get_varint(body, pos);
   // Every tag takes at least its length byte: a count above what remains is damage, and
-  // checking it first bounds the allocation on hostile input.
+  // checking it first bounds the work (and a caller's allocation) on hostile input.
   if (!ntags || *ntags > body.size() - pos) return damaged("bad tag count");
-  e.tags.clear();
-  e.tags.reserve(*ntags);
+  v.tag_count = *ntags;
+  const std::size_t tags_start = pos;
   for (std::uint64_t i = 0; i < *ntags; ++i) {
-    auto tag = get_bytes(body, pos);
-    if (!tag) return damaged("bad tag " + std::to_string(i));
-    e.tags.emplace_back(*tag);
+    if (!get_bytes(body, pos)) return damaged("bad tag " + std::to_string(i));
   }
+  v.tags = body.substr(tags_start, pos - tags_start);
   auto payload = get_bytes(body, pos);
   if (!payload) return damaged("bad payload");
-  const auto* p = reinterpret_cast<const std::byte*>(payload->data());
-  e.payload.assign(p, p + payload->size());
+  v.payload = *payload;
   auto mac = get_bytes(body, pos);
   if (!mac) return damaged("bad integrity code");
-  const auto* m = reinterpret_cast<const std::byte*>(mac->data());
-  e.mac.assign(m, m + mac->size());
+  v.mac = *mac;
   if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
+  return v;
+}
+
+Result<void> decode_record_into(EventRecord& e, std::uint32_t key_crc, std::string_view value,
+                                std::string_view persistence_id, std::uint64_t sequence_nr) {
+  auto v = decode_record_view(key_crc, value, persistence_id, sequence_nr);
+  if (!v) return std::unexpected(std::move(v).error());
+  e.persistence_id = persistence_id;
+  e.sequence_nr = sequence_nr;
+  e.version = v->version;
+  e.manifest = v->manifest;
+  e.timestamp_ms = v->timestamp_ms;
+  e.writer_epoch = v->writer_epoch;
+  e.tags.clear();
+  e.tags.reserve(v->tag_count);
+  std::size_t pos = 0;
+  for (std::uint64_t i = 0; i < v->tag_count; ++i) e.tags.emplace_back(*get_bytes(v->tags, pos));
+  const auto* p = reinterpret_cast<const std::byte*>(v->payload.data());
+  e.payload.assign(p, p + v->payload.size());
+  const auto* m = reinterpret_cast<const std::byte*>(v->mac.data());
+  e.mac.assign(m, m + v->mac.size());
   return {};
 }
 

@@ -49,4 +49,23 @@ void encode_record(std::string& out, std::string_view key, const EventRecord& ev
                                               std::string_view persistence_id,
                                               std::uint64_t sequence_nr);
 
+/// A verified record's fields as views into its value (valid as long as the value is): what a
+/// replay needs, without a copy or an allocation per event. `tags` is the encoded tag list,
+/// `tag_count` times (varint len ‖ tag), already checked to be well framed.
+struct RecordView {
+  std::uint32_t version = 1;
+  std::string_view manifest;
+  std::int64_t timestamp_ms = 0;
+  std::uint64_t writer_epoch = 0;
+  std::uint64_t tag_count = 0;
+  std::string_view tags;
+  std::string_view payload;
+  std::string_view mac;
+};
+/// Verifies and decodes a value as decode_record_into does (the same checks and errors; that
+/// function is built on this one).
+[[nodiscard]] Result<RecordView> decode_record_view(std::uint32_t key_crc, std::string_view value,
+                                                    std::string_view persistence_id,
+                                                    std::uint64_t sequence_nr);
+
 }  // namespace weft::persistence

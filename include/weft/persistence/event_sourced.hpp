@@ -465,23 +465,22 @@ class EventSourcedBehavior final : public AbstractBehavior<Command> {
     const auto& spec = core->spec();
     core->page = core->page == 0 ? std::min(spec.recovery_page, kFirstPage)
                                  : std::min(spec.recovery_page, core->page * 2);
-    when_ready(cell, core, spec.journal->read(core->pid(), from, UINT64_MAX, core->page),
-               [cell, core, from](const Result<std::vector<EventRecord>>& page) {
-                 apply_page(cell, core, from, page);
-               });
+    when_ready(
+        cell, core, spec.journal->read_page(core->pid(), from, UINT64_MAX, core->page),
+        [cell, core, from](const Result<EventPage>& page) { apply_page(cell, core, from, page); });
   }
 
-  // The recovery hot path (weft-bench journal --scenario recover): the page is applied in
-  // place (never copied) and each payload decoded straight from the record's bytes.
+  // The recovery hot path (weft-bench journal --scenario recover): the page is views into the
+  // journal's bytes (no copy or allocation per event), each payload decoded straight from them.
   static void apply_page(const CellPtr& cell, const CorePtr& core, std::uint64_t from,
-                         const Result<std::vector<EventRecord>>& page) {
+                         const Result<EventPage>& page) {
     const auto& spec = core->spec();
     if (!page) {
       recovery_failed(cell, core, page.error(), from);
       return;
     }
     std::uint64_t expected = from;
-    for (const EventRecord& rec : *page) {
+    for (const EventView& rec : page->events()) {
       if (rec.sequence_nr != expected) [[unlikely]] {
         recovery_failed(
             cell, core,

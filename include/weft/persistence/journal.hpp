@@ -4,7 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "weft/actor/future.hpp"
@@ -28,6 +31,50 @@ struct EventRecord {
   std::vector<std::byte> mac;
 
   friend bool operator==(const EventRecord&, const EventRecord&) = default;
+};
+
+/// One event of a replay page: views into the page that holds it. Tags and integrity bytes are
+/// not part of it (read() returns them).
+struct EventView {
+  std::uint64_t sequence_nr = 0;
+  std::string_view manifest;
+  std::uint32_t version = 1;
+  std::span<const std::byte> payload;
+  std::int64_t timestamp_ms = 0;
+  std::uint64_t writer_epoch = 0;
+};
+
+/// Events read for a replay, as views into storage the page owns: a journal can hand out a page
+/// without a copy or an allocation per event. Moving a page keeps its views valid; it cannot be
+/// copied.
+class EventPage {
+ public:
+  EventPage() = default;
+  /// Views into `records`.
+  explicit EventPage(std::vector<EventRecord> records) : records_(std::move(records)) {
+    views_.reserve(records_.size());
+    for (const auto& r : records_) {
+      views_.push_back(EventView{r.sequence_nr, r.manifest, r.version, r.payload, r.timestamp_ms,
+                                 r.writer_epoch});
+    }
+  }
+  /// `views` point into `bytes` (a vector keeps its buffer when moved).
+  EventPage(std::vector<char> bytes, std::vector<EventView> views)
+      : bytes_(std::move(bytes)), views_(std::move(views)) {}
+  EventPage(EventPage&&) noexcept = default;
+  EventPage& operator=(EventPage&&) noexcept = default;
+  EventPage(const EventPage&) = delete;
+  EventPage& operator=(const EventPage&) = delete;
+  ~EventPage() = default;
+
+  [[nodiscard]] std::span<const EventView> events() const noexcept { return views_; }
+  [[nodiscard]] std::size_t size() const noexcept { return views_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return views_.empty(); }
+
+ private:
+  std::vector<EventRecord> records_;
+  std::vector<char> bytes_;
+  std::vector<EventView> views_;
 };
 
 /// Events of one persistence id to store atomically: all or none.
@@ -68,6 +115,24 @@ class Journal {
   [[nodiscard]] virtual Future<std::vector<EventRecord>> read(std::string persistence_id,
                                                               std::uint64_t from, std::uint64_t to,
                                                               std::size_t max_events) = 0;
+
+  /// The same events as read(), as a page of views (event-sourced recovery replays with it). The
+  /// default wraps read(), so a journal that decorates another (IntegrityJournal) stays correct
+  /// without overriding this; a journal overrides it to save the copies.
+  [[nodiscard]] virtual Future<EventPage> read_page(std::string persistence_id, std::uint64_t from,
+                                                    std::uint64_t to, std::size_t max_events) {
+    auto records = read(std::move(persistence_id), from, to, max_events);
+    Promise<EventPage> page;
+    // The read's result is not shared with anyone else: moved into the page, not copied.
+    records.on_complete([page, records](const Result<std::vector<EventRecord>>& r) mutable {
+      if (!r) {
+        page.complete(std::unexpected(r.error()));
+        return;
+      }
+      page.complete(EventPage(std::move(records).take().value()));
+    });
+    return page.future();
+  }
 
   /// Highest sequence number ever stored for the id (also after its events were deleted); 0 if
   /// none.
