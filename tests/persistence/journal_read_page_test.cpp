@@ -121,6 +121,25 @@ TEST(JournalReadPage, RocksDbPagesEqualReadsFromMemoryAndChunks) {
   expect_page_matches_read(*j, "nobody", 1, UINT64_MAX, 10);
 }
 
+// Large events make many chunks (a chunk stops at 32 KiB): reads start in the first chunk,
+// at chunk boundaries, inside later chunks and past the reach of the first-chunk guess (4096).
+TEST(JournalReadPage, RocksDbPagesFindTheChunkHoldingFromInLongHistories) {
+  TempDir dir;
+  auto j = open_at(dir.db());
+  ASSERT_TRUE(j->append(batch("big", 1, 60, 3000)).get());  // ~10 events per chunk
+  ASSERT_TRUE(j->append(batch("small", 1, 6000)).get());    // a few thousand per chunk
+  ASSERT_TRUE(j->append(batch("big-neighbour", 1, 5, 3000)).get());
+  ASSERT_TRUE(j->compact());
+  for (std::uint64_t from = 1; from <= 61; ++from) {
+    expect_page_matches_read(*j, "big", from, UINT64_MAX, 3);
+  }
+  for (std::uint64_t from : {1, 2, 2000, 4095, 4096, 4097, 5000, 5999, 6000, 6001}) {
+    expect_page_matches_read(*j, "small", from, UINT64_MAX, 5);
+  }
+  auto last = j->read_page("small", 5998, UINT64_MAX, 100).take().value();
+  EXPECT_EQ(seqs(last), (std::vector<std::uint64_t>{5998, 5999, 6000}));
+}
+
 // A replay skips deleted events whether the deletion is older than this open (found by the
 // scan of meta), or made after a replay that found none.
 TEST(JournalReadPage, RocksDbPagesSkipEventsDeletedBeforeAndAfterTheOpen) {
@@ -178,6 +197,48 @@ TEST(JournalReadPage, RocksDbDamagedRecordIsCorruptedNamingPidAndSequence) {
   EXPECT_NE(r.error().message().find("'a' at sequence 3"), std::string::npos)
       << r.error().message();
   EXPECT_EQ(j->read_page("a", 1, 2, 10).take().value().size(), 2u);
+}
+
+// load_latest steps forward over a pid's few snapshots; many, or a large one, take SeekToLast.
+TEST(JournalReadPage, SnapshotLoadFindsTheNewestAmongFewManyAndLargeOnes) {
+  TempDir dir;
+  auto j = open_at(dir.db());
+  SnapshotOptions so;
+  so.compress = false;
+  auto store = j->snapshot_store(so);
+  auto save = [&](const std::string& pid, std::uint64_t seq, std::size_t bytes) {
+    SnapshotRecord r;
+    r.meta = {pid, seq, 1};
+    r.manifest = "test.State";
+    r.payload.assign(bytes, std::byte{static_cast<unsigned char>(seq)});
+    ASSERT_TRUE(store->save(r).get());
+  };
+  for (std::uint64_t n : {1, 2, 8, 9, 30}) {
+    const std::string pid = "few-" + std::to_string(n);
+    for (std::uint64_t s = 1; s <= n; ++s) save(pid, s * 10, 4);
+    save(pid + "x", 5, 4);  // a neighbour after it
+  }
+  save("large", 10, 4);
+  save("large", 20, 100'000);
+  save("large", 30, 4);
+  save("large-last", 10, 4);
+  save("large-last", 20, 100'000);
+  for (bool compacted : {false, true}) {
+    SCOPED_TRACE(compacted ? "compacted" : "in memtables");
+    for (std::uint64_t n : {1, 2, 8, 9, 30}) {
+      auto latest = store->load_latest("few-" + std::to_string(n)).get().value();
+      ASSERT_TRUE(latest.has_value()) << n;
+      EXPECT_EQ(latest->meta.sequence_nr, n * 10);
+      EXPECT_EQ(latest->payload.front(), std::byte{static_cast<unsigned char>(n * 10)});
+    }
+    EXPECT_EQ(store->load_latest("large").get().value()->meta.sequence_nr, 30u);
+    auto large = store->load_latest("large-last").get().value();
+    ASSERT_TRUE(large.has_value());
+    EXPECT_EQ(large->payload.size(), 100'000u);
+    EXPECT_FALSE(store->load_latest("few").get().value().has_value());
+    EXPECT_FALSE(store->load_latest("zzz").get().value().has_value());
+    ASSERT_TRUE(j->compact());
+  }
 }
 
 }  // namespace
