@@ -1,12 +1,15 @@
 // Processing-time windows and global windows with triggers, on a manual job clock; both
-// restored from a checkpoint with their timers re-armed.
+// restored from a checkpoint with their timers re-armed. Tumbling and sliding windows kept in
+// panes against a brute-force model, across restores and from blobs written before panes.
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -402,6 +405,212 @@ TEST(WindowState, TriggerTimersRestoreWholeAndDamagedBlobsNeverCrash) {
     for (int i = 0; i < 10; ++i) h.op.emit(Tick{i % 5, i}, 100 * i);
     h.op.watermark(max_timestamp);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tumbling and sliding windows in panes: what fires equals a brute-force model that keeps every
+// record, whatever the size, slide, offset, lateness, disorder and restores.
+
+/// Every record accepted so far; a window's count is recomputed from them when it fires.
+class SlidingModel {
+ public:
+  SlidingModel(Timestamp size, Timestamp slide, Timestamp offset, Timestamp lateness)
+      : size_(size), slide_(slide), offset_(offset), lateness_(lateness) {}
+
+  void emit(std::int64_t key, Timestamp ts) {
+    bool open = false;
+    for (const Timestamp s : starts(ts)) open = open || !expired(s);
+    if (!open) {
+      ++late;
+      return;
+    }
+    records_.emplace_back(key, ts);
+    for (const Timestamp s : starts(ts)) {
+      if (!expired(s) && s + size_ - 1 <= time_) fired.emplace_back(key, s, count(key, s));
+    }
+  }
+
+  void watermark(Timestamp wm) {
+    if (wm <= time_) return;
+    std::set<Timestamp> closing;
+    for (const auto& [k, ts] : records_) {
+      for (const Timestamp s : starts(ts)) {
+        if (s + size_ - 1 > time_ && s + size_ - 1 <= wm) closing.insert(s);
+      }
+    }
+    time_ = wm;
+    for (const Timestamp s : closing) {
+      std::set<std::int64_t> keys;
+      for (const auto& [k, ts] : records_) {
+        if (ts >= s && ts < s + size_) keys.insert(k);
+      }
+      for (const auto k : keys) fired.emplace_back(k, s, count(k, s));
+    }
+  }
+
+  std::vector<std::tuple<std::int64_t, Timestamp, std::uint64_t>> fired;
+  std::size_t late = 0;
+
+ private:
+  [[nodiscard]] std::vector<Timestamp> starts(Timestamp ts) const {
+    std::vector<Timestamp> r;
+    for (Timestamp s = ts - detail::floor_mod(ts - offset_, slide_); s > ts - size_; s -= slide_) {
+      r.push_back(s);
+    }
+    return r;
+  }
+  [[nodiscard]] bool expired(Timestamp s) const { return s + size_ - 1 + lateness_ <= time_; }
+  [[nodiscard]] std::uint64_t count(std::int64_t key, Timestamp s) const {
+    return static_cast<std::uint64_t>(std::ranges::count_if(records_, [&](const auto& r) {
+      return r.first == key && r.second >= s && r.second < s + size_;
+    }));
+  }
+
+  Timestamp size_, slide_, offset_, lateness_;
+  Timestamp time_ = min_timestamp;
+  std::vector<std::pair<std::int64_t, Timestamp>> records_;
+};
+
+struct FixedHarness {
+  FixedContext ctx;
+  Into<Counted> out;
+  Into<Tick> late;
+  CountOp op;
+  FixedHarness(WindowAssigner assigner, Timestamp lateness)
+      : op([](const Tick& t) { return t.key; }, std::move(assigner), lateness, {}, {}, &out,
+           &late) {
+    op.open(ctx);
+  }
+};
+
+std::vector<std::byte> snapshot_of(CountOp& op) {
+  std::vector<std::byte> blob;
+  Writer w(blob);
+  EXPECT_TRUE(op.snapshot(1, w));
+  return blob;
+}
+
+RC_GTEST_PROP(PaneProperty, SlidingAndTumblingWindowsFireAsTheRecordsSay, ()) {
+  const auto slide = *rc::gen::inRange<Timestamp>(1, 30);
+  // Mostly whole multiples of the slide (the usual windows), sometimes any size (small panes,
+  // or gaps between windows when the slide is the larger).
+  const auto size = *rc::gen::weightedOneOf<Timestamp>(
+      {{3, rc::gen::map(rc::gen::inRange<Timestamp>(1, 6),
+                        [slide](Timestamp m) { return m * slide; })},
+       {1, rc::gen::inRange<Timestamp>(1, 60)}});
+  const auto offset = *rc::gen::inRange<Timestamp>(0, 20);
+  const auto lateness = *rc::gen::element<Timestamp>(0, 0, 7, 40);
+  const auto assigner = sliding(std::chrono::milliseconds(size), std::chrono::milliseconds(slide),
+                                std::chrono::milliseconds(offset));
+  SlidingModel model(size, slide, offset, lateness);
+  auto h = std::make_unique<FixedHarness>(assigner, lateness);
+  std::vector<std::tuple<std::int64_t, Timestamp, std::uint64_t>> fired;
+  const auto n = *rc::gen::inRange(1, 200);
+  Timestamp now = *rc::gen::inRange<Timestamp>(-100, 100);
+  Timestamp wm = min_timestamp;
+  for (int i = 0; i < n; ++i) {
+    now += *rc::gen::inRange<Timestamp>(0, 8);
+    switch (*rc::gen::inRange(0, 10)) {
+      case 0: {  // a watermark a little behind the newest record
+        wm = std::max(wm, now - *rc::gen::inRange<Timestamp>(0, 15));
+        h->op.watermark(wm);
+        model.watermark(wm);
+        break;
+      }
+      case 1: {  // a restore from a snapshot: what fired so far stays, the rest carries on
+        const auto blob = snapshot_of(h->op);
+        for (const auto& c : h->out.values) fired.emplace_back(c.key, c.window.start, c.value);
+        auto restored = std::make_unique<FixedHarness>(assigner, lateness);
+        RC_ASSERT(restored->op.restore(std::vector<std::vector<std::byte>>{blob}));
+        restored->late.values = std::move(h->late.values);
+        h = std::move(restored);
+        break;
+      }
+      default: {  // a record up to 30 ms out of order
+        const auto key = *rc::gen::inRange<std::int64_t>(0, 4);
+        const Timestamp ts = now - *rc::gen::inRange<Timestamp>(0, 30);
+        h->op.emit(Tick{key, ts}, ts);
+        model.emit(key, ts);
+      }
+    }
+  }
+  h->op.watermark(max_timestamp);
+  model.watermark(max_timestamp);
+  for (const auto& c : h->out.values) fired.emplace_back(c.key, c.window.start, c.value);
+  std::ranges::sort(fired);
+  std::ranges::sort(model.fired);
+  RC_ASSERT(fired == model.fired);
+  RC_ASSERT(h->late.values.size() == model.late);
+}
+
+TEST(PaneWindows, EachRecordUpdatesOnePaneAndTheWindowMergesThem) {
+  FixedHarness h(sliding(10ms, 2ms), 0);
+  for (Timestamp ts = 0; ts < 10; ++ts) h.op.emit(Tick{ts % 2, ts}, ts);
+  // Five panes of 2 ms; the first window to close is [-8, 2), holding the pane [0, 2) only.
+  auto blob = snapshot_of(h.op);
+  Reader r(blob);
+  EXPECT_EQ(*r.varint(), 5u);
+  h.op.watermark(9);  // closes [-8, 2) ... [0, 10)
+  std::vector<std::tuple<std::int64_t, Timestamp, std::uint64_t>> got;
+  for (const auto& c : h.out.values) got.emplace_back(c.key, c.window.start, c.value);
+  std::ranges::sort(got);
+  EXPECT_EQ(got, (decltype(got){{0, -8, 1},
+                                {0, -6, 2},
+                                {0, -4, 3},
+                                {0, -2, 4},
+                                {0, 0, 5},
+                                {1, -8, 1},
+                                {1, -6, 2},
+                                {1, -4, 3},
+                                {1, -2, 4},
+                                {1, 0, 5}}));
+}
+
+TEST(PaneWindows, BlobWrittenBeforePanesRestoresItsWholeWindows) {
+  // The layout before panes: per window its bounds, whether it fired, and its keys; then no
+  // sessions, no global windows, no trigger timers, and no closed time.
+  std::vector<std::byte> blob;
+  Writer w(blob);
+  const auto window = [&](Timestamp start, bool fired, std::int64_t key, std::uint64_t n) {
+    w.put_fixed64(static_cast<std::uint64_t>(start));
+    w.put_fixed64(static_cast<std::uint64_t>(start + 10));
+    w.put_byte(fired ? std::byte{1} : std::byte{0});
+    w.put_varint(1);
+    Codec<std::int64_t>::encode(key, w);
+    Codec<std::uint64_t>::encode(n, w);
+  };
+  w.put_varint(3);
+  window(-6, true, 7, 1);  // [-6, 4) fired with 1 record, kept for the allowed lateness
+  window(-4, false, 7, 2);
+  window(-2, false, 7, 3);
+  for (int section = 0; section < 4; ++section) w.put_varint(0);
+
+  FixedHarness h(sliding(10ms, 2ms), 5);
+  ASSERT_TRUE(h.op.restore(std::vector<std::vector<std::byte>>{blob}));
+  h.op.emit(Tick{7, 3}, 3);  // late for [-6, 4), which fires again; and in [-4, 6) ... [2, 12)
+  h.op.emit(Tick{7, 6}, 6);
+  h.op.watermark(max_timestamp);
+  std::vector<std::tuple<std::int64_t, Timestamp, std::uint64_t>> got;
+  for (const auto& c : h.out.values) got.emplace_back(c.key, c.window.start, c.value);
+  std::ranges::sort(got);
+  EXPECT_EQ(got,
+            (decltype(got){
+                {7, -6, 2}, {7, -4, 3}, {7, -2, 5}, {7, 0, 2}, {7, 2, 2}, {7, 4, 1}, {7, 6, 1}}));
+  EXPECT_TRUE(h.late.values.empty());
+}
+
+TEST(PaneWindows, EntriesOfAnotherWidthAreAnError) {
+  std::vector<std::byte> blob;
+  Writer w(blob);
+  w.put_varint(1);
+  w.put_fixed64(0);
+  w.put_fixed64(7);  // neither a 2 ms pane nor a 10 ms window
+  w.put_byte(std::byte{0});
+  w.put_varint(0);
+  FixedHarness h(sliding(10ms, 2ms), 0);
+  const auto r = h.op.restore(std::vector<std::vector<std::byte>>{blob});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("[0, 7)"), std::string::npos) << r.error().message();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <span>
@@ -250,6 +251,12 @@ inline Timestamp floor_mod(Timestamp x, Timestamp n) {
 
 /// Keyed window operator. `Fire` turns (key, window, acc) into output records.
 ///
+/// Tumbling and sliding windows keep their contents in panes: slices of gcd(size, slide) ms,
+/// one accumulator per key and pane. A record updates the one pane it falls in, and a window
+/// merges its size/pane panes when it fires, instead of every record updating each of the
+/// size/slide windows it belongs to (Nexmark q5's 10 s windows sliding by 2 s: one hash update
+/// per bid instead of five; docs/streams.md). Tumbling windows are their own single pane.
+///
 /// Event-time windows close as the watermark passes them. Processing-time windows take the job
 /// clock's wall time (ms) as each record's time and close on a processing-time wakeup once the
 /// wall time reaches their end; their bounds are absolute, so a restored job fires at once what
@@ -265,6 +272,7 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
         assigner_(std::move(assigner)),
         // Nothing arrives late in processing time: a record's window always contains "now".
         lateness_(assigner_.domain == TimeDomain::processing_time ? 0 : lateness),
+        pane_(fixed_windows() ? std::gcd(assigner_.size, assigner_.slide) : 0),
         agg_(std::move(agg)),
         fire_(std::move(fire)),
         out_(out),
@@ -327,15 +335,12 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
 
   Result<void> snapshot(CheckpointId, Writer& w) override {
     if constexpr (Codable<K> && Codable<Acc>) {
-      w.put_varint(fixed_.size());
-      for (const auto& [win, keys] : fixed_) {
-        put_window(w, win);
-        w.put_byte(fired_.contains(win) ? std::byte{1} : std::byte{0});
-        w.put_varint(keys.size());
-        for (const auto& [k, acc] : keys) {
-          Codec<K>::encode(k, w);
-          Codec<Acc>::encode(acc, w);
-        }
+      // Panes, then whole windows restored from a blob written before panes (the same
+      // entries: the width tells them apart; a tumbling window is its pane).
+      w.put_varint(panes_.size() + whole_.size());
+      for (const auto& [start, keys] : panes_) put_fixed(w, Window{start, start + pane_}, keys);
+      for (const auto& [start, keys] : whole_) {
+        put_fixed(w, Window{start, start + assigner_.size}, keys);
       }
       w.put_varint(sessions_.size());
       for (const auto& [k, list] : sessions_) {
@@ -357,6 +362,8 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
       // Trigger timers (absent in blobs written before triggers had timers).
       put_timers(w, event_timers_);
       put_timers(w, processing_timers_);
+      // How far fixed windows are closed: the windows that fired (absent in older blobs).
+      w.put_fixed64(static_cast<std::uint64_t>(time_));
       return {};
     } else {
       return fail(Errc::invalid_argument,
@@ -370,6 +377,10 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
         if (blob.empty()) continue;
         Reader r(blob);
         if (auto res = restore_one(r); !res) return res;
+      }
+      for (const auto& [start, keys] : panes_) open_windows_of(start);
+      for (const auto& [start, keys] : whole_) {
+        if (!expired(start)) windows_.insert(start);
       }
       // Processing-time windows and timers are absolute wall times: wake up for the earliest.
       arm();
@@ -411,6 +422,15 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     if (!e) return std::unexpected(e.error());
     return Window{static_cast<Timestamp>(*s), static_cast<Timestamp>(*e)};
   }
+  void put_fixed(Writer& w, const Window& win, const std::unordered_map<K, Acc>& keys) const {
+    put_window(w, win);
+    w.put_byte(win.max_timestamp() <= time_ ? std::byte{1} : std::byte{0});
+    w.put_varint(keys.size());
+    for (const auto& [k, acc] : keys) {
+      Codec<K>::encode(k, w);
+      Codec<Acc>::encode(acc, w);
+    }
+  }
   static void put_timers(Writer& w, const Timers& timers) {
     w.put_varint(timers.size());
     for (const auto& [t, k] : timers) {
@@ -445,6 +465,8 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
       if (!win) return std::unexpected(win.error());
       auto fired = r.byte();
       if (!fired) return std::unexpected(fired.error());
+      auto into = fixed_entry(*win);
+      if (!into) return std::unexpected(into.error());
       auto keys = r.varint();
       if (!keys) return std::unexpected(keys.error());
       for (std::uint64_t j = 0; j < *keys; ++j) {
@@ -453,8 +475,15 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
         auto acc = Codec<Acc>::decode(r);
         if (!acc) return std::unexpected(acc.error());
         if (!owns(*k)) continue;
-        fixed_[*win][std::move(*k)] = std::move(*acc);
-        if (*fired != std::byte{0}) fired_.insert(*win);
+        (**into)[std::move(*k)] = std::move(*acc);
+        // Blobs written before time_ was: a window that fired is closed up to its end.
+        if (*fired != std::byte{0} && (*win).end - (*win).start == assigner_.size) {
+          time_ = std::max(time_, (*win).max_timestamp());
+        }
+      }
+      if ((*into)->empty()) {
+        panes_.erase((*win).start);
+        whole_.erase((*win).start);
       }
     }
     auto keyed = r.varint();
@@ -496,7 +525,29 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     }
     if (r.remaining() == 0) return {};  // written before trigger timers were checkpointed
     if (auto res = restore_timers(r, TimeDomain::event_time); !res) return res;
-    return restore_timers(r, TimeDomain::processing_time);
+    if (auto res = restore_timers(r, TimeDomain::processing_time); !res) return res;
+    if (r.remaining() == 0) return {};  // written before panes
+    auto closed = r.fixed64();
+    if (!closed) return std::unexpected(closed.error().with_context("closed window time"));
+    // Every instance closed its windows up to the same watermark (the one before the barrier).
+    time_ = std::max(time_, static_cast<Timestamp>(*closed));
+    return {};
+  }
+
+  /// Where a restored fixed-window entry goes: a pane, or (from a blob written before panes) a
+  /// whole sliding window. Any other width belongs to other windows than this operator's.
+  Result<std::unordered_map<K, Acc>*> fixed_entry(const Window& win) {
+    const Timestamp width = win.end - win.start;
+    if (fixed_windows() && width == pane_ && floor_mod(win.start - assigner_.offset, pane_) == 0) {
+      return &panes_[win.start];
+    }
+    if (fixed_windows() && width == assigner_.size &&
+        floor_mod(win.start - assigner_.offset, assigner_.slide) == 0) {
+      return &whole_[win.start];
+    }
+    return fail(Errc::corrupted, "window state holds [" + std::to_string(win.start) + ", " +
+                                     std::to_string(win.end) +
+                                     "), which is neither a pane nor a window of this operator");
   }
 
   [[nodiscard]] bool owns(const K& k) const {
@@ -511,11 +562,12 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
   /// Closes (fires, then drops past the allowed lateness) the windows whose last instant is at
   /// or before `t`, in the assigner's time domain.
   void close_up_to(Timestamp t) {
+    const Timestamp before = time_;
     time_ = std::max(time_, t);
     if (assigner_.kind == WindowAssigner::Kind::session) {
       fire_sessions(time_);
     } else {
-      fire_fixed(time_);
+      fire_fixed(before, time_);
     }
   }
 
@@ -529,8 +581,8 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     switch (assigner_.kind) {
       case WindowAssigner::Kind::tumbling:
       case WindowAssigner::Kind::sliding:
-        if (fixed_.empty()) return std::nullopt;
-        return fixed_.begin()->first.end;
+        if (windows_.empty()) return std::nullopt;
+        return *windows_.begin() + assigner_.size;
       case WindowAssigner::Kind::session:
         if (timers_.empty()) return std::nullopt;
         return timers_.begin()->first == max_timestamp ? max_timestamp : timers_.begin()->first + 1;
@@ -555,43 +607,128 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     ctx().request_wakeup(clock.now() + std::chrono::milliseconds(ahead));
   }
 
-  void add_fixed(const K& key, T& value, Timestamp ts) {
-    const Timestamp last_start = ts - floor_mod(ts - assigner_.offset, assigner_.slide);
-    bool assigned = false;
-    for (Timestamp start = last_start; start > ts - assigner_.size; start -= assigner_.slide) {
-      const Window w{start, start + assigner_.size};
-      if (w.max_timestamp() + lateness_ <= time_) continue;
-      assigned = true;
-      auto [window, opened] = fixed_.try_emplace(w);
-      auto& keys = window->second;
-      // Sized like the last window that fired: growing a map of thousands of keys by rehashing
-      // cost 3% of Nexmark q5 at parallelism 1 and 7% at 2.
-      if (opened) keys.reserve(keys_per_window_);
-      auto [it, fresh] = keys.try_emplace(key);
-      if (fresh) it->second = agg_.create();
-      agg_.add(it->second, value);
-      // A window that already fired takes late records within the allowed lateness and fires
-      // again with the updated result.
-      if (w.max_timestamp() <= time_) fire_(key, w, it->second, *out_);
-    }
-    if (!assigned) late(std::move(value), ts);
+  [[nodiscard]] bool fixed_windows() const {
+    return assigner_.kind == WindowAssigner::Kind::tumbling ||
+           assigner_.kind == WindowAssigner::Kind::sliding;
   }
 
-  void fire_fixed(Timestamp wm) {
-    for (auto it = fixed_.begin(); it != fixed_.end() && it->first.max_timestamp() <= wm;) {
-      const Window w = it->first;
-      if (!fired_.contains(w)) {
-        keys_per_window_ = it->second.size();
-        for (const auto& [k, acc] : it->second) fire_(k, w, acc, *out_);
+  /// Whether the window starting at `start` is past its allowed lateness (dropped).
+  [[nodiscard]] bool expired(Timestamp start) const {
+    return start + assigner_.size - 1 + lateness_ <= time_;
+  }
+
+  /// The start of the latest window holding `t` (windows holding it start every slide before
+  /// that, while they start after t - size). A window holds either all of a pane or none of it.
+  [[nodiscard]] Timestamp last_window_start(Timestamp t) const {
+    return t - floor_mod(t - assigner_.offset, assigner_.slide);
+  }
+
+  /// Records the not yet dropped windows holding the pane at `pane`, to fire in time.
+  void open_windows_of(Timestamp pane) {
+    for (Timestamp s = last_window_start(pane); s > pane - assigner_.size; s -= assigner_.slide) {
+      if (!expired(s)) windows_.insert(s);
+    }
+  }
+
+  void add_fixed(const K& key, T& value, Timestamp ts) {
+    // Most records fall in the pane of the previous one, after every closed window.
+    if (pane_of_last_ != nullptr && ts > time_ && ts >= last_pane_start_ &&
+        ts - last_pane_start_ < pane_) {
+      add_to(*pane_of_last_, key, value);
+      return;
+    }
+    bool open = false;
+    for (Timestamp s = last_window_start(ts); s > ts - assigner_.size; s -= assigner_.slide) {
+      open = open || !expired(s);
+    }
+    if (!open) {
+      late(std::move(value), ts);
+      return;
+    }
+    const Timestamp pane = ts - floor_mod(ts - assigner_.offset, pane_);
+    auto [it, opened] = panes_.try_emplace(pane);
+    if (opened) {
+      // Sized like the last pane dropped: growing a map of thousands of keys by rehashing cost
+      // 3% of Nexmark q5 at parallelism 1 and 7% at 2.
+      it->second.reserve(keys_per_pane_);
+      open_windows_of(pane);
+    }
+    last_pane_start_ = pane;
+    pane_of_last_ = &it->second;
+    add_to(it->second, key, value);
+    if (ts > time_) return;
+    // A window that already fired takes late records within the allowed lateness and fires
+    // again with the updated result.
+    for (Timestamp s = last_window_start(ts); s > ts - assigner_.size; s -= assigner_.slide) {
+      const Window w{s, s + assigner_.size};
+      if (!expired(s) && w.max_timestamp() <= time_) fire_(key, w, merged(key, w), *out_);
+    }
+  }
+
+  void add_to(std::unordered_map<K, Acc>& keys, const K& key, const T& value) {
+    auto [it, fresh] = keys.try_emplace(key);
+    if (fresh) it->second = agg_.create();
+    agg_.add(it->second, value);
+  }
+
+  /// One key's accumulator of window `w`, merged from its panes.
+  [[nodiscard]] Acc merged(const K& key, const Window& w) const {
+    Acc acc = agg_.create();
+    if (const auto whole = whole_.find(w.start); whole != whole_.end()) {
+      if (const auto found = whole->second.find(key); found != whole->second.end()) {
+        agg_.merge(acc, found->second);
       }
-      if (w.max_timestamp() + lateness_ <= wm) {
-        fired_.erase(w);
-        it = fixed_.erase(it);
+    }
+    for (auto it = panes_.lower_bound(w.start); it != panes_.end() && it->first < w.end; ++it) {
+      if (const auto found = it->second.find(key); found != it->second.end()) {
+        agg_.merge(acc, found->second);
+      }
+    }
+    return acc;
+  }
+
+  /// Fires the windows whose last instant passed from `before` to `now`, and drops those past
+  /// their allowed lateness, and the panes no open window holds any more.
+  void fire_fixed(Timestamp before, Timestamp now) {
+    for (auto it = windows_.begin(); it != windows_.end();) {
+      const Window w{*it, *it + assigner_.size};
+      if (w.max_timestamp() > now) break;
+      if (w.max_timestamp() > before) fire_window(w);
+      if (expired(w.start)) {
+        whole_.erase(w.start);
+        it = windows_.erase(it);
       } else {
-        fired_.insert(w);
         ++it;
       }
     }
+    const Timestamp kept = windows_.empty() ? max_timestamp : *windows_.begin();
+    while (!panes_.empty() && panes_.begin()->first + pane_ <= kept) {
+      keys_per_pane_ = panes_.begin()->second.size();
+      if (pane_of_last_ == &panes_.begin()->second) pane_of_last_ = nullptr;
+      panes_.erase(panes_.begin());
+    }
+  }
+
+  void fire_window(const Window& w) {
+    const auto first = panes_.lower_bound(w.start);
+    const auto last = panes_.lower_bound(w.end);
+    const auto whole = whole_.find(w.start);
+    if (whole == whole_.end() && first != last && std::next(first) == last) {
+      for (const auto& [k, acc] : first->second) fire_(k, w, acc, *out_);
+      return;
+    }
+    merged_.clear();
+    merged_.reserve(keys_per_window_);
+    const auto merge_in = [&](const std::unordered_map<K, Acc>& keys) {
+      for (const auto& [k, acc] : keys) {
+        auto [it, fresh] = merged_.try_emplace(k, acc);
+        if (!fresh) agg_.merge(it->second, acc);
+      }
+    };
+    if (whole != whole_.end()) merge_in(whole->second);
+    for (auto it = first; it != last; ++it) merge_in(it->second);
+    keys_per_window_ = merged_.size();
+    for (const auto& [k, acc] : merged_) fire_(k, w, acc, *out_);
   }
 
   void add_session(const K& key, T& value, Timestamp ts) {
@@ -746,6 +883,7 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
   std::function<K(const T&)> key_fn_;
   WindowAssigner assigner_;
   Timestamp lateness_;
+  Timestamp pane_;  // gcd(size, slide) for tumbling and sliding windows, else 0
   Agg agg_;
   Fire fire_;
   Output<Out>* out_;
@@ -755,9 +893,19 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
   Timestamp time_ = min_timestamp;
   /// The wall time of the wakeup asked for, while one is outstanding.
   std::optional<Timestamp> armed_;
-  std::map<Window, std::unordered_map<K, Acc>> fixed_;
-  std::size_t keys_per_window_ = 0;  // of the last fixed window that fired
-  std::set<Window> fired_;
+  /// Tumbling and sliding windows: the panes by start, and the starts of the windows that hold
+  /// one and are not past their allowed lateness (those that end by time_ have fired).
+  std::map<Timestamp, std::unordered_map<K, Acc>> panes_;
+  std::set<Timestamp> windows_;
+  /// Whole windows by start, restored from a blob written before panes (merged with the panes
+  /// of records since then when they fire).
+  std::map<Timestamp, std::unordered_map<K, Acc>> whole_;
+  /// The pane of the last record (null when it was dropped).
+  std::unordered_map<K, Acc>* pane_of_last_ = nullptr;
+  Timestamp last_pane_start_ = 0;
+  std::size_t keys_per_pane_ = 0;      // of the last pane dropped
+  std::size_t keys_per_window_ = 0;    // of the last window merged from panes
+  std::unordered_map<K, Acc> merged_;  // reused by fire_window
   std::unordered_map<K, std::vector<Session>> sessions_;
   Timers timers_;  // sessions: when each key's sessions close
   std::unordered_map<K, Global> global_;
