@@ -125,6 +125,7 @@ JobState::JobState(ActorSystem& system, JobOptions options)
     : system_(system), options_(std::move(options)) {}
 
 JobState::~JobState() {
+  stop_writer();
   // Every operator closes before any task is destroyed: a close unhooks what other threads
   // call back into (a queue's waker wakes a source task), and those calls may be in flight
   // into a task other than the one being closed.
@@ -143,9 +144,48 @@ fs::path JobState::checkpoint_path(CheckpointId id) const {
   return options_.checkpoint_dir / ("chk-" + std::to_string(id));
 }
 
-Result<void> JobState::write_state(CheckpointId id, const std::string& uid, std::uint32_t subtask,
-                                   const std::vector<std::byte>& blob) {
-  return write_file_synced(checkpoint_path(id) / (uid + "." + std::to_string(subtask)), blob);
+void JobState::persist(TaskBase& task, CheckpointId id,
+                       std::vector<std::pair<std::string, std::vector<std::byte>>> blobs,
+                       Result<void> snapshotted) {
+  {
+    std::lock_guard lock(write_mutex_);
+    if (stop_writing_) return;
+    writes_.push_back(StateWrite{&task, id, std::move(blobs), std::move(snapshotted)});
+    if (!writer_.joinable()) writer_ = std::thread([this] { write_states(); });
+  }
+  write_ready_.notify_one();
+}
+
+void JobState::write_states() {
+  std::unique_lock lock(write_mutex_);
+  while (true) {
+    write_ready_.wait(lock, [&] { return stop_writing_ || !writes_.empty(); });
+    if (stop_writing_) return;
+    StateWrite write = std::move(writes_.front());
+    writes_.pop_front();
+    lock.unlock();
+    acknowledge(write.id, write_state(write));
+    lock.lock();
+  }
+}
+
+Result<void> JobState::write_state(const StateWrite& write) {
+  if (!write.snapshotted) return write.snapshotted;
+  const auto subtask = std::to_string(write.task->subtask());
+  for (const auto& [uid, blob] : write.blobs) {
+    const auto path = checkpoint_path(write.id) / (uid + "." + subtask);
+    if (auto r = write_file_synced(path, blob); !r) return r;
+  }
+  return {};
+}
+
+void JobState::stop_writer() {
+  {
+    std::lock_guard lock(write_mutex_);
+    stop_writing_ = true;
+  }
+  write_ready_.notify_all();
+  if (writer_.joinable() && writer_.get_id() != std::this_thread::get_id()) writer_.join();
 }
 
 void JobState::dead_letter(DeadLetter letter) {
@@ -507,7 +547,7 @@ Result<CheckpointId> JobState::trigger_checkpoint() {
   return id;
 }
 
-void JobState::acknowledge(TaskBase&, CheckpointId id, Result<void> written) {
+void JobState::acknowledge(CheckpointId id, Result<void> written) {
   std::unique_lock lock(mutex_);
   if (!pending_ || pending_->id != id) return;
   if (!written && !pending_->error) pending_->error = written.error();
@@ -576,6 +616,8 @@ bool JobState::is_done() const {
 void JobState::cancel() {
   cancelled_.store(true, std::memory_order_release);
   finish(Error(Errc::shutting_down, "job " + options_.name + " was cancelled"));
+  // The writer first: an acknowledgement it is making notifies the tasks through their runners.
+  stop_writer();
   for (auto& r : runners_) system_.stop(r);
   if (coordinator_) system_.stop(coordinator_);
 }

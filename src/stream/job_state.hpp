@@ -9,6 +9,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "weft/actor/actor_ref.hpp"
@@ -33,9 +35,9 @@ class JobState final : public JobRuntime {
   void schedule(TaskBase& task) override;
   [[nodiscard]] const Clock& clock() const override;
   [[nodiscard]] std::uint32_t max_parallelism() const override { return options_.max_parallelism; }
-  void acknowledge(TaskBase& task, CheckpointId id, Result<void> written) override;
-  Result<void> write_state(CheckpointId id, const std::string& uid, std::uint32_t subtask,
-                           const std::vector<std::byte>& blob) override;
+  void persist(TaskBase& task, CheckpointId id,
+               std::vector<std::pair<std::string, std::vector<std::byte>>> blobs,
+               Result<void> snapshotted) override;
   void dead_letter(DeadLetter letter) override;
   void count_late(std::uint64_t n) override { late_.fetch_add(n, std::memory_order_relaxed); }
   void count_records_in(std::uint64_t n) override {
@@ -67,7 +69,21 @@ class JobState final : public JobRuntime {
     std::optional<Error> error;
   };
 
+  /// A task's state for a checkpoint, waiting for the writer thread.
+  struct StateWrite {
+    TaskBase* task = nullptr;
+    CheckpointId id = 0;
+    std::vector<std::pair<std::string, std::vector<std::byte>>> blobs;
+    Result<void> snapshotted;
+  };
+
   Result<void> plan(Graph& graph);
+  /// The writer thread: writes each task's blobs, then acknowledges the task.
+  void write_states();
+  /// Stops the writer thread (what it has not written yet never completes its checkpoint).
+  void stop_writer();
+  Result<void> write_state(const StateWrite& write);
+  void acknowledge(CheckpointId id, Result<void> written);
   Result<void> restore_state();
   void complete(Pending& pending);
   [[nodiscard]] std::filesystem::path checkpoint_path(CheckpointId id) const;
@@ -114,6 +130,13 @@ class JobState final : public JobRuntime {
   // Apart from mutex_: sources report here every polled batch, beside checkpoint I/O.
   std::mutex align_mutex_;
   std::vector<AlignedSource> aligned_;
+
+  // The checkpoint writer: one thread per job that checkpoints, started with the first state.
+  std::mutex write_mutex_;
+  std::condition_variable write_ready_;
+  std::deque<StateWrite> writes_;
+  bool stop_writing_ = false;
+  std::thread writer_;
 };
 
 }  // namespace weft::stream::detail

@@ -14,6 +14,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "temp_dir.hpp"
@@ -214,6 +215,53 @@ TEST(Checkpoint, UnwritableCheckpointFailsTheCheckpointNotTheJob) {
   auto id = (*running)->checkpoint();
   EXPECT_FALSE(id);
   EXPECT_EQ((*running)->metrics().checkpoints_failed, 1u);
+  ASSERT_TRUE(queue->offer(Tick{5, 0}, 1));
+  ASSERT_TRUE(queue->offer(Tick{5, 0}, 2));
+  queue->close();
+  ASSERT_TRUE((*running)->wait_for(30s));
+  EXPECT_EQ(out->size(), 1u);
+}
+
+// State files are written by the job's checkpoint writer, off the task: a file it cannot write
+// fails that checkpoint (its directory removed), and the tasks, long past its barrier, go on.
+TEST(Checkpoint, StateFileTheWriterCannotWriteFailsTheCheckpointNotTheJob) {
+  TempDir dir;
+  const fs::path base(dir.path());
+  ActorSystem system;
+  auto queue = std::make_shared<StreamQueue<Tick>>(1000);
+  auto out = std::make_shared<Collected<Windowed<std::int64_t, std::uint64_t>>>();
+  StreamJob job(checkpointed(base, 1h));
+  job.from(from_queue(queue), WatermarkStrategy<Tick>::monotonous(), "ticks", 1)
+      .key_by([](const Tick& t) { return t.key; })
+      .window(count_window(2))
+      .aggregate(aggregates::count<Tick>())
+      .uid("counts")
+      .to(collect(out));
+  auto running = job.start(system);
+  ASSERT_TRUE(running);
+  const auto completed = [&](CheckpointId id) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto m = (*running)->metrics();
+      if (m.last_checkpoint == id || m.checkpoints_failed > 0) return m;
+      std::this_thread::yield();
+    }
+    return (*running)->metrics();
+  };
+  auto first = (*running)->checkpoint();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(completed(*first).last_checkpoint, *first);
+  EXPECT_TRUE(fs::exists(base / "chk" / ("chk-" + std::to_string(*first)) / "counts.0"));
+  // A directory where the window's state file of the next checkpoint goes.
+  const auto next = base / "chk" / ("chk-" + std::to_string(*first + 1));
+  fs::create_directories(next / "counts.0");
+  auto second = (*running)->checkpoint();
+  ASSERT_TRUE(second);
+  ASSERT_EQ(*second, *first + 1);
+  const auto m = completed(*second);
+  EXPECT_EQ(m.checkpoints_failed, 1u);
+  EXPECT_EQ(m.last_checkpoint, *first);
+  EXPECT_FALSE(fs::exists(next));
   ASSERT_TRUE(queue->offer(Tick{5, 0}, 1));
   ASSERT_TRUE(queue->offer(Tick{5, 0}, 2));
   queue->close();

@@ -29,11 +29,12 @@ class JobRuntime {
   virtual void schedule(TaskBase& task) = 0;
   [[nodiscard]] virtual const Clock& clock() const = 0;
   [[nodiscard]] virtual std::uint32_t max_parallelism() const = 0;
-  /// A task wrote its state for checkpoint `id` (or failed to: the checkpoint is aborted).
-  virtual void acknowledge(TaskBase& task, CheckpointId id, Result<void> written) = 0;
-  /// Writes one operator instance's state blob into checkpoint `id`.
-  virtual Result<void> write_state(CheckpointId id, const std::string& uid, std::uint32_t subtask,
-                                   const std::vector<std::byte>& blob) = 0;
+  /// Writes a task's state blobs (uid, blob) for checkpoint `id` into the checkpoint, in the
+  /// background, then counts the task as acknowledged (`snapshotted` failed, or a write did:
+  /// the checkpoint is aborted). The task goes on meanwhile: its barrier is already forwarded.
+  virtual void persist(TaskBase& task, CheckpointId id,
+                       std::vector<std::pair<std::string, std::vector<std::byte>>> blobs,
+                       Result<void> snapshotted) = 0;
   virtual void dead_letter(DeadLetter letter) = 0;
   virtual void count_late(std::uint64_t n) = 0;
   virtual void count_records_in(std::uint64_t n) = 0;
@@ -100,7 +101,7 @@ class TaskBase : public Waker {
   virtual Step run_work(std::size_t budget) = 0;
 
   [[nodiscard]] std::optional<CheckpointId> take_checkpoint_request();
-  /// Snapshots every operator, forwards the barrier, acknowledges to the coordinator.
+  /// Snapshots every operator, forwards the barrier, hands the blobs to the job to persist.
   void checkpoint(CheckpointId id);
   [[nodiscard]] bool outputs_writable();
   void flush_outputs();
