@@ -160,11 +160,13 @@ Result<FrameScan> scan_frames(
     if (f.state == FrameAt::State::end) return scan;
     if (f.state == FrameAt::State::damaged) {
       // A torn tail has nothing intact after it; anything intact and newer is a damaged middle.
+      // Intact older frames are left from a reused file's earlier use.
       for (std::size_t pos = scan.end + kLogFrameAlign; pos + kLogFrameHeader <= bytes.size();
            pos += kLogFrameAlign) {
-        if (pos + kLogFrameHeader > bytes.size()) break;
         const std::uint64_t no = get_le(bytes, pos, 8);
-        if (no >= scan.next && frame_at(bytes, pos, no).state == FrameAt::State::intact) {
+        const bool intact = frame_at(bytes, pos, no).state == FrameAt::State::intact;
+        if (intact && no < first) scan.reused = true;
+        if (intact && no >= scan.next) {
           return fail(Errc::corrupted, "journal log file '" + std::string(file) +
                                            "': damaged frame at byte " + std::to_string(scan.end) +
                                            " (" + f.why + "), but segment " + std::to_string(no) +

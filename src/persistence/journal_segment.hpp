@@ -69,6 +69,7 @@ struct FrameScan {
   std::uint64_t next = 0;  // the segment number expected after the last intact frame
   std::size_t end = 0;     // byte offset just past the last intact frame (aligned)
   std::string torn;        // non-empty: a damaged frame at `end` and nothing intact after it
+  bool reused = false;     // with torn: older frames follow, so the file was in use before
 };
 
 /// Walks the frames of one log file's bytes, whose first frame is segment `first`: frames must

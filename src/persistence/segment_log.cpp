@@ -192,7 +192,13 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
   }
   FrameScan last;
   auto next = scan_files(files, folded, frame, [&](std::size_t i, const FrameScan& scan) {
-    if (!scan.torn.empty()) {
+    if (!scan.torn.empty() && scan.reused) {
+      // The end of the frames written since the file was reused falls inside an old frame.
+      spdlog::info(
+          "journal log '{}': the log ends at byte {} (what follows is left from the "
+          "file's earlier use, or an append that a crash interrupted)",
+          files[i].second, scan.end);
+    } else if (!scan.torn.empty()) {
       spdlog::warn(
           "journal log '{}': cut off a torn tail at byte {} ({}): an append that a crash "
           "interrupted, never acknowledged",

@@ -60,14 +60,22 @@ struct Ack {
 constexpr std::size_t kAckBytes = 12;
 
 // A tiny fold threshold: the log is folded into chunks all the time, so kills land in the
-// middle of folds too, and re-opens re-read partly folded logs.
+// middle of folds too, and re-opens re-read partly folded logs. Small log files, prepared
+// ahead: kills land while the log moves from file to file and reuses released ones too.
 constexpr std::size_t kFoldBytes = 16u << 10;
+constexpr std::size_t kLogFileBytes = 256u << 10;
 
-[[noreturn]] void child_main(const std::string& dir, int fd) {
+JournalOptions crash_options(const std::string& dir) {
   JournalOptions o;
   o.directory = dir;
   o.fold_bytes = kFoldBytes;
-  auto opened = RocksDbJournal::open(o);
+  o.log_file_bytes = kLogFileBytes;
+  o.preallocate_log = true;
+  return o;
+}
+
+[[noreturn]] void child_main(const std::string& dir, int fd) {
+  auto opened = RocksDbJournal::open(crash_options(dir));
   if (!opened) {
     std::fprintf(stderr, "crash child: %s\n", opened.error().describe().c_str());
     ::_exit(3);
@@ -191,10 +199,7 @@ TEST(JournalCrash, SigkillLosesNoAcknowledgedEventAndLeavesNoPartialBatch) {
       ++total_acks;
     }
 
-    JournalOptions o;
-    o.directory = db;
-    o.fold_bytes = kFoldBytes;
-    auto j = RocksDbJournal::open(o);
+    auto j = RocksDbJournal::open(crash_options(db));
 
     ASSERT_TRUE(j.has_value()) << j.error().describe();
     // Everything every few cycles and at the end; otherwise what the last child added (and

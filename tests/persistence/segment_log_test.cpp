@@ -269,6 +269,35 @@ TEST(SegmentLog, AnErrorFromTheReaderStopsTheOpen) {
   EXPECT_EQ(r.error().message(), "segment 2 is no good");
 }
 
+// A reused file: the frames written since end inside an old frame's bytes; the old frames
+// after it mark the rest as left over, not as damage in the middle.
+TEST(SegmentLog, AReusedFileEndsWhereItsNewFramesEnd) {
+  auto put_frame = [](std::string& file, std::size_t at, std::uint64_t no, std::size_t payload) {
+    const std::string seg = segment(no, payload);
+    std::string frame;
+    encode_frame_header(frame, no, static_cast<std::uint32_t>(seg.size()));
+    frame += seg;
+    frame.resize(frame_size(seg.size()), '\0');
+    if (file.size() < at + frame.size()) file.resize(at + frame.size(), '\0');
+    file.replace(at, frame.size(), frame);
+    return frame.size();
+  };
+  std::string file;
+  std::size_t at = 0;
+  for (std::uint64_t no = 1; no <= 4; ++no) at += put_frame(file, at, no, 5000);  // 8 KiB each
+  put_frame(file, 0, 10, 100);  // the file reused from segment 10: one 4 KiB frame
+  std::vector<std::uint64_t> seen;
+  auto scan = scan_frames(file, 10, "f", [&](std::uint64_t no, std::string_view) -> Result<void> {
+    seen.push_back(no);
+    return {};
+  });
+  ASSERT_TRUE(scan.has_value()) << scan.error().describe();
+  EXPECT_EQ(seen, std::vector<std::uint64_t>{10});
+  EXPECT_EQ(scan->end, kLogFrameAlign);
+  EXPECT_FALSE(scan->torn.empty());
+  EXPECT_TRUE(scan->reused);
+}
+
 TEST(SegmentLog, ScanFramesNeverReadsPastTheBytes) {
   // Every prefix of a valid file ends cleanly or as a torn tail, never out of bounds.
   std::string file;
