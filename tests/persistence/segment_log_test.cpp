@@ -56,6 +56,13 @@ void append(SegmentLog& log, std::uint64_t no, std::size_t payload = 100) {
   ASSERT_TRUE(r.has_value()) << r.error().describe();
 }
 
+// A closed log holding frames 1..count.
+void write_log(const SegmentLogOptions& o, std::uint64_t count, std::size_t payload = 100) {
+  Read none;
+  auto log = open_log(o, 0, none).value();
+  for (std::uint64_t no = 1; no <= count; ++no) append(*log, no, payload);
+}
+
 std::vector<std::string> names(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
@@ -168,11 +175,7 @@ TEST(SegmentLog, ASpareMadeAtOpenReplacesTheGrowingFile) {
 TEST(SegmentLog, ATornTailIsCutOffAndWrittenOver) {
   TempDir dir;
   SegmentLogOptions o{dir.sub("wlog")};
-  {
-    Read none;
-    auto log = open_log(o, 0, none).value();
-    for (std::uint64_t no = 1; no <= 5; ++no) append(*log, no, 3000);  // one 4 KiB frame each
-  }
+  write_log(o, 5, 3000);  // one 4 KiB frame each
   // The last write torn: its segment's bytes are not all there.
   flip_byte(log_file(o.directory, 1), 4 * kLogFrameAlign + 2000);
   {
@@ -198,11 +201,7 @@ TEST(SegmentLog, ATornTailIsCutOffAndWrittenOver) {
 TEST(SegmentLog, DamageBeforeIntactFramesStopsTheOpenNamingFileAndByte) {
   TempDir dir;
   SegmentLogOptions o{dir.sub("wlog")};
-  {
-    Read none;
-    auto log = open_log(o, 0, none).value();
-    for (std::uint64_t no = 1; no <= 5; ++no) append(*log, no);
-  }
+  write_log(o, 5);
   flip_byte(log_file(o.directory, 1), 2 * kLogFrameAlign + 40);  // inside segment 3
   Read read;
   auto r = open_log(o, 0, read);
@@ -226,11 +225,7 @@ TEST(SegmentLog, AMissingFileIsCorruptionNamingTheGap) {
   SegmentLogOptions o{dir.sub("wlog")};
   o.file_bytes = 2 * kLogFrameAlign;
   o.prepare_bytes_per_s = 0;  // no early move to a spare: two frames per file
-  {
-    Read none;
-    auto log = open_log(o, 0, none).value();
-    for (std::uint64_t no = 1; no <= 6; ++no) append(*log, no);
-  }
+  write_log(o, 6);
   fs::remove(log_file(o.directory, 3));
   Read read;
   auto r = open_log(o, 0, read);
@@ -255,12 +250,7 @@ TEST(SegmentLog, AMissingFileIsCorruptionNamingTheGap) {
 TEST(SegmentLog, AnErrorFromTheReaderStopsTheOpen) {
   TempDir dir;
   SegmentLogOptions o{dir.sub("wlog")};
-  {
-    Read none;
-    auto log = open_log(o, 0, none).value();
-    append(*log, 1);
-    append(*log, 2);
-  }
+  write_log(o, 2);
   auto r = SegmentLog::open(o, 0, [](std::uint64_t no, std::string_view) -> Result<void> {
     if (no == 2) return fail(Errc::corrupted, "segment 2 is no good");
     return {};
