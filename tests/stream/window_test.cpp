@@ -611,6 +611,19 @@ TEST(PaneWindows, EntriesOfAnotherWidthAreAnError) {
   const auto r = h.op.restore(std::vector<std::vector<std::byte>>{blob});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("[0, 7)"), std::string::npos) << r.error().message();
+
+  // Bounds whose width overflows (a damaged blob) are the same error, not arithmetic on them.
+  std::vector<std::byte> extreme;
+  Writer x(extreme);
+  x.put_varint(1);
+  x.put_fixed64(static_cast<std::uint64_t>(std::numeric_limits<Timestamp>::min()));
+  x.put_fixed64(static_cast<std::uint64_t>(std::numeric_limits<Timestamp>::max()));
+  x.put_byte(std::byte{0});
+  x.put_varint(0);
+  FixedHarness g(sliding(10ms, 2ms), 0);
+  const auto e = g.op.restore(std::vector<std::vector<std::byte>>{extreme});
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), Errc::corrupted);
 }
 
 }  // namespace

@@ -537,11 +537,16 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
   /// Where a restored fixed-window entry goes: a pane, or (from a blob written before panes) a
   /// whole sliding window. Any other width belongs to other windows than this operator's.
   Result<std::unordered_map<K, Acc>*> fixed_entry(const Window& win) {
-    const Timestamp width = win.end - win.start;
-    if (fixed_windows() && width == pane_ && floor_mod(win.start - assigner_.offset, pane_) == 0) {
+    // Far beyond any real time, and far enough from the ends that no window arithmetic on it
+    // overflows (a damaged or forged blob).
+    constexpr Timestamp bound = std::numeric_limits<Timestamp>::max() / 4;
+    const bool sane = win.start > -bound && win.end < bound && win.start < win.end;
+    const Timestamp width = sane ? win.end - win.start : 0;
+    if (sane && fixed_windows() && width == pane_ &&
+        floor_mod(win.start - assigner_.offset, pane_) == 0) {
       return &panes_[win.start];
     }
-    if (fixed_windows() && width == assigner_.size &&
+    if (sane && fixed_windows() && width == assigner_.size &&
         floor_mod(win.start - assigner_.offset, assigner_.slide) == 0) {
       return &whole_[win.start];
     }
