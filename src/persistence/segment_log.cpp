@@ -183,7 +183,17 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
       fs::remove(p, ec);
     }
   }
-  log->spare_serial_ = listing->spares.size() + 1;
+  // New spares are numbered after every name found, kept or not: a new spare that took the
+  // name of a kept one would replace its file, leaving two entries for one file.
+  log->spare_serial_ = 1;
+  for (const auto& p : listing->spares) {
+    const std::string name = fs::path(p).filename().string();
+    const std::string digits =
+        name.substr(kSparePrefix.size(), name.size() - kSparePrefix.size() - kSuffix.size());
+    std::uint64_t n = 0;
+    for (char c : digits) n = c >= '0' && c <= '9' && n < UINT64_MAX / 100 ? n * 10 + (c - '0') : n;
+    log->spare_serial_ = std::max<std::size_t>(log->spare_serial_, n + 1);
+  }
   auto& files = listing->files;
   // Files whose every segment is folded: the fold's flush completed but their release did not.
   while (files.size() >= 2 && files[1].first <= folded + 1) {
@@ -267,11 +277,11 @@ Result<void> SegmentLog::switch_file(std::uint64_t segment_no) {
     }
   }
   if (!spare.empty() && ::rename(spare.c_str(), path.c_str()) != 0) {
-    const int err = errno;
+    // The spare is unusable (gone, or the directory refuses): a new file takes the frame.
+    spdlog::warn("journal log: cannot rename the spare '{}' to '{}': {}; starting a new file",
+                 spare, path, std::strerror(errno));
     std::lock_guard lock(mutex_);
-    spares_.push_back(spare);
     growing_ = true;
-    return std::unexpected(os_error("cannot rename a spare journal log file to", path, err));
   }
   // Not truncated: a file of this name left by a failed switch holds no frame of this number.
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
