@@ -172,6 +172,27 @@ TEST(SegmentLog, ASpareMadeAtOpenReplacesTheGrowingFile) {
   EXPECT_EQ(read.numbers, range(1, 3));
 }
 
+// A spare kept from an earlier run must not have its name taken by a new one (whose rename would
+// replace the kept file, leaving two entries for one file and a failed append later).
+TEST(SegmentLog, NewSparesDoNotTakeTheNamesOfKeptOnes) {
+  TempDir dir;
+  SegmentLogOptions o{dir.sub("wlog")};
+  o.file_bytes = 4 * kLogFrameAlign;
+  o.prepare_bytes_per_s = 0;
+  write_log(o, 8);  // files 1 and 5
+  std::ofstream(o.directory + "/spare-2.wlog", std::ios::binary) << std::string(o.file_bytes, '\0');
+  Read read;
+  auto log = open_log(o, 0, read).value();
+  EXPECT_EQ(log->spares(), 1u);
+  log->release_through(4);  // file 1 becomes a second spare, under a name of its own
+  std::size_t on_disk = 0;
+  for (const auto& name : names(o.directory)) on_disk += name.starts_with("spare-") ? 1 : 0;
+  EXPECT_EQ(log->spares(), 2u);
+  EXPECT_EQ(on_disk, 2u);
+  for (std::uint64_t no = 9; no <= 16; ++no) append(*log, no);  // both spares taken
+  EXPECT_EQ(log->files(), 3u);
+}
+
 TEST(SegmentLog, ATornTailIsCutOffAndWrittenOver) {
   TempDir dir;
   SegmentLogOptions o{dir.sub("wlog")};
