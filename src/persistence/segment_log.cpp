@@ -32,17 +32,23 @@ Error os_error(std::string_view what, const std::string& path, int err) {
   return Error(Errc::io, fmt::format("{} '{}': {}", what, path, std::strerror(err)));
 }
 
-// A log file's name is its first segment number, 20 digits, so names sort numerically.
-std::optional<std::uint64_t> parse_name(const std::string& name) {
-  if (name.size() != 20 + kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
+// A non-empty run of decimal digits that fits in 64 bits.
+std::optional<std::uint64_t> parse_number(std::string_view digits) {
+  if (digits.empty()) return std::nullopt;
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 20; ++i) {
-    if (name[i] < '0' || name[i] > '9') return std::nullopt;
-    const std::uint64_t d = static_cast<std::uint64_t>(name[i] - '0');
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto d = static_cast<std::uint64_t>(c - '0');
     if (v > (UINT64_MAX - d) / 10) return std::nullopt;
     v = v * 10 + d;
   }
   return v;
+}
+
+// A log file's name is its first segment number, 20 digits, so names sort numerically.
+std::optional<std::uint64_t> parse_name(const std::string& name) {
+  if (name.size() != 20 + kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
+  return parse_number(std::string_view(name).substr(0, 20));
 }
 
 struct Listing {
@@ -188,11 +194,9 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
   log->spare_serial_ = 1;
   for (const auto& p : listing->spares) {
     const std::string name = fs::path(p).filename().string();
-    const std::string digits =
-        name.substr(kSparePrefix.size(), name.size() - kSparePrefix.size() - kSuffix.size());
-    std::uint64_t n = 0;
-    for (char c : digits) n = c >= '0' && c <= '9' && n < UINT64_MAX / 100 ? n * 10 + (c - '0') : n;
-    log->spare_serial_ = std::max<std::size_t>(log->spare_serial_, n + 1);
+    const auto n = parse_number(std::string_view(name).substr(
+        kSparePrefix.size(), name.size() - kSparePrefix.size() - kSuffix.size()));
+    if (n && *n < SIZE_MAX) log->spare_serial_ = std::max<std::size_t>(log->spare_serial_, *n + 1);
   }
   auto& files = listing->files;
   // Files whose every segment is folded: the fold's flush completed but their release did not.
