@@ -14,6 +14,61 @@
 
 using namespace weft::persistence;
 
+namespace {
+
+std::uint64_t le(std::string_view bytes, std::size_t pos, int width) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < width; ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(bytes[pos + i])) << (8 * i);
+  }
+  return v;
+}
+
+// A random header page or frame header checksum almost never matches, so the input is also
+// scanned as a log file whose header page is valid, salted with the input's first 8 bytes, the
+// rest following it. At each page, the low bits of the stored frame header checksum choose
+// whether that checksum is made valid under the salt (bit 0), and then the segment's own
+// trailing checksum too (bit 1): frames of this use, torn ones and stale ones all get walked.
+void scan_salted(std::string_view in) {
+  if (in.size() < 8) return;
+  const std::uint64_t salt = le(in, 0, 8);
+  std::string file;
+  encode_log_header(file, 1, salt);
+  file.append(in.substr(8));
+  for (std::size_t pos = kLogHeaderPage; pos + kLogFrameHeader <= file.size();
+       pos += kLogFrameAlign) {
+    const auto mode = static_cast<std::uint8_t>(file[pos + 12]);
+    if ((mode & 1) == 0) continue;
+    const std::uint64_t no = le(file, pos, 8);
+    const auto length = static_cast<std::uint32_t>(le(file, pos + 8, 4));
+    std::string header;
+    encode_frame_header(header, salt, no, length);
+    file.replace(pos, kLogFrameHeader, header);
+    const std::size_t body = pos + kLogFrameHeader;
+    if ((mode & 2) != 0 && length >= 4 && length <= file.size() - body) {
+      const std::uint32_t crc = crc32c(0, std::string_view(file).substr(body, length - 4));
+      for (int i = 0; i < 4; ++i) file[body + length - 4 + i] = static_cast<char>(crc >> (8 * i));
+    }
+  }
+  std::uint64_t frames = 0;
+  auto scan = scan_frames(file, 1, "log", [&](std::uint64_t no, std::string_view segment) {
+    if (no != 1 + frames++ || segment.size() < 4) std::abort();
+    return weft::Result<void>();
+  });
+  if (!scan) {
+    if (scan.error().code() != weft::Errc::corrupted) std::abort();
+    return;
+  }
+  // A valid header page: the frames walked are the ones counted, and end on a page boundary
+  // at or past the header page.
+  if (scan->header != FrameScan::Header::valid || scan->salt != salt) std::abort();
+  if (scan->next != 1 + frames || scan->end < kLogHeaderPage || scan->end % kLogFrameAlign != 0) {
+    std::abort();
+  }
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   (void)decode_journal_key(in);
@@ -35,6 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         },
         skip);
   }
+  scan_salted(in);
 
   // The first byte says how much of the rest is the key; the value follows.
   if (size == 0) return 0;

@@ -1,5 +1,7 @@
 #include "persistence/journal_segment.hpp"
 
+#include <algorithm>
+
 #include "persistence/journal_keys.hpp"
 #include "persistence/journal_record.hpp"
 
@@ -84,15 +86,14 @@ Result<SegmentHeader> decode_segment(
   return h;
 }
 
-void encode_frame_header(std::string& out, std::uint64_t segment_no, std::uint32_t length) {
-  const std::size_t start = out.size();
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(segment_no >> (8 * i)));
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(length >> (8 * i)));
-  const std::uint32_t crc = crc32c(0, std::string_view(out).substr(start));
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
-}
-
 namespace {
+
+constexpr std::string_view kLogMagic = "WEFTWLOG";
+constexpr std::size_t kLogHeaderFields = 28;  // magic, format, first, salt: what its CRC covers
+
+void put_le(std::string& out, std::uint64_t v, int width) {
+  for (int i = 0; i < width; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
 
 std::uint64_t get_le(std::string_view bytes, std::size_t pos, int width) {
   std::uint64_t v = 0;
@@ -102,8 +103,65 @@ std::uint64_t get_le(std::string_view bytes, std::size_t pos, int width) {
   return v;
 }
 
+// CRC32C of the salt, continued over a frame's first 12 header bytes.
+std::uint32_t frame_header_crc(std::uint64_t salt, std::string_view twelve) {
+  char s[8];
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(salt >> (8 * i));
+  return crc32c(crc32c(0, std::string_view(s, 8)), twelve);
+}
+
+}  // namespace
+
+void encode_log_header(std::string& out, std::uint64_t first, std::uint64_t salt) {
+  const std::size_t start = out.size();
+  out.append(kLogMagic);
+  put_le(out, kLogFileFormat, 4);
+  put_le(out, first, 8);
+  put_le(out, salt, 8);
+  put_le(out, crc32c(0, std::string_view(out).substr(start)), 4);
+  out.resize(start + kLogHeaderPage, '\0');
+}
+
+void encode_frame_header(std::string& out, std::uint64_t salt, std::uint64_t segment_no,
+                         std::uint32_t length) {
+  const std::size_t start = out.size();
+  put_le(out, segment_no, 8);
+  put_le(out, length, 4);
+  put_le(out, frame_header_crc(salt, std::string_view(out).substr(start)), 4);
+}
+
+namespace {
+
+// The header page of `bytes`, judged against the file's first segment.
+FrameScan read_log_header(std::string_view bytes, std::uint64_t first) {
+  FrameScan scan;
+  scan.next = first;
+  const std::string_view page = bytes.substr(0, std::min(bytes.size(), kLogHeaderPage));
+  if (page.find_first_not_of('\0') == std::string_view::npos) return scan;  // missing
+  scan.header = FrameScan::Header::damaged;
+  if (page.size() >= kLogFrameHeader && get_le(page, 0, 8) == first &&
+      crc32c(0, page.substr(0, 12)) == get_le(page, 12, 4)) {
+    scan.header = FrameScan::Header::unsalted;
+    return scan;
+  }
+  if (page.size() < kLogHeaderFields + 4 || !page.starts_with(kLogMagic) ||
+      get_le(page, kLogMagic.size(), 4) != kLogFileFormat ||
+      crc32c(0, page.substr(0, kLogHeaderFields)) != get_le(page, kLogHeaderFields, 4)) {
+    return scan;
+  }
+  if (get_le(page, 12, 8) != first) {
+    scan.header = FrameScan::Header::other_first;
+    return scan;
+  }
+  scan.header = FrameScan::Header::valid;
+  scan.salt = get_le(page, 20, 8);
+  scan.end = kLogHeaderPage;
+  return scan;
+}
+
 struct FrameAt {
-  enum class State { intact, end, damaged } state = State::end;
+  // stale: not a frame of this use (its header checksum fails under the use's salt).
+  enum class State { intact, end, stale, damaged } state = State::end;
   std::uint64_t segment_no = 0;
   std::string_view segment;
   std::string why;
@@ -111,24 +169,20 @@ struct FrameAt {
 
 // The frame at `pos`, judged against the number it should carry; its segment's checksum is
 // checked unless `header_only`.
-FrameAt frame_at(std::string_view bytes, std::size_t pos, std::uint64_t expected,
-                 bool header_only = false) {
+FrameAt frame_at(std::string_view bytes, std::size_t pos, std::uint64_t salt,
+                 std::uint64_t expected, bool header_only = false) {
   FrameAt f;
   if (pos + kLogFrameHeader > bytes.size()) return f;
   const std::string_view header = bytes.substr(pos, kLogFrameHeader);
   if (header.find_first_not_of('\0') == std::string_view::npos) return f;
-  f.state = FrameAt::State::damaged;
-  if (crc32c(0, header.substr(0, 12)) != get_le(header, 12, 4)) {
-    f.why = "frame header checksum mismatch";
+  if (frame_header_crc(salt, header.substr(0, 12)) != get_le(header, 12, 4)) {
+    f.state = FrameAt::State::stale;
     return f;
   }
+  f.state = FrameAt::State::damaged;
   f.segment_no = get_le(header, 0, 8);
   const auto length = static_cast<std::size_t>(get_le(header, 8, 4));
-  if (f.segment_no < expected) {
-    f.state = FrameAt::State::end;  // an older frame of a recycled file
-    return f;
-  }
-  if (f.segment_no > expected) {
+  if (f.segment_no != expected) {
     f.why = "frame of segment " + std::to_string(f.segment_no) + " where " +
             std::to_string(expected) + " was expected";
     return f;
@@ -153,27 +207,35 @@ Result<FrameScan> scan_frames(
     std::string_view bytes, std::uint64_t first, std::string_view file,
     const std::function<Result<void>(std::uint64_t, std::string_view)>& frame,
     std::uint64_t skip_through) {
-  FrameScan scan{first, 0, {}};
+  FrameScan scan = read_log_header(bytes, first);
+  if (scan.header != FrameScan::Header::valid) return scan;
   for (;;) {
     const bool skip = scan.next <= skip_through;
-    FrameAt f = frame_at(bytes, scan.end, scan.next, skip);
+    FrameAt f = frame_at(bytes, scan.end, scan.salt, scan.next, skip);
     if (f.state == FrameAt::State::end) return scan;
-    if (f.state == FrameAt::State::damaged) {
-      // A torn tail has nothing intact after it; anything intact and newer is a damaged middle.
-      // Intact older frames are left from a reused file's earlier use.
+    if (f.state != FrameAt::State::intact) {
+      // The frames of this use end here, unless an intact frame of this use, numbered at or
+      // above the expected one, follows: then the damage is in the middle. Frames of earlier
+      // uses never pass their header checksum under this use's salt.
       for (std::size_t pos = scan.end + kLogFrameAlign; pos + kLogFrameHeader <= bytes.size();
            pos += kLogFrameAlign) {
         const std::uint64_t no = get_le(bytes, pos, 8);
-        const bool intact = frame_at(bytes, pos, no).state == FrameAt::State::intact;
-        if (intact && no < first) scan.reused = true;
-        if (intact && no >= scan.next) {
+        if (no >= scan.next &&
+            frame_at(bytes, pos, scan.salt, no).state == FrameAt::State::intact) {
+          const std::string why = f.state == FrameAt::State::stale
+                                      ? std::string("frame header checksum mismatch")
+                                      : f.why;
           return fail(Errc::corrupted, "journal log file '" + std::string(file) +
                                            "': damaged frame at byte " + std::to_string(scan.end) +
-                                           " (" + f.why + "), but segment " + std::to_string(no) +
+                                           " (" + why + "), but segment " + std::to_string(no) +
                                            " follows intact at byte " + std::to_string(pos));
         }
       }
-      scan.torn = std::move(f.why);
+      if (f.state == FrameAt::State::stale) {
+        scan.stale = true;
+      } else {
+        scan.torn = std::move(f.why);
+      }
       return scan;
     }
     if (!skip) {

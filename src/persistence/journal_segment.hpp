@@ -50,15 +50,25 @@ struct SegmentHeader {
     std::string_view segment, std::uint64_t segment_no,
     const std::function<Result<void>(const SegmentEntry&)>& entry);
 
-/// A log file (docs/journal-format.md, "Log files") is a run of frames, each one segment:
-/// u64le segment number ‖ u32le segment length ‖ u32le CRC32C of those 12 bytes ‖ the segment ‖
-/// zeros up to the next multiple of kLogFrameAlign. Frames start aligned, so a reader can look
-/// for intact frames after a damaged one.
+/// A log file (docs/journal-format.md, "Log files") is, for each use, a header page and then a
+/// run of frames, each one segment. The header page: "WEFTWLOG" ‖ u32le format ‖ u64le first
+/// segment number ‖ u64le salt ‖ u32le CRC32C of those 28 bytes ‖ zeros up to kLogFrameAlign.
+/// A frame: u64le segment number ‖ u32le segment length ‖ u32le CRC32C of the salt (u64le) and
+/// those 12 bytes ‖ the segment ‖ zeros up to the next multiple of kLogFrameAlign. Frames start
+/// aligned, so a reader can look for intact frames after a damaged one; the salt, drawn at
+/// random for each use of a file, keeps the bytes left from an earlier use from ever reading as
+/// frames of this one.
 inline constexpr std::size_t kLogFrameHeader = 16;
 inline constexpr std::size_t kLogFrameAlign = 4096;
+inline constexpr std::size_t kLogHeaderPage = kLogFrameAlign;
+inline constexpr std::uint32_t kLogFileFormat = 1;
 
-/// Appends a frame header for a segment of `length` bytes numbered `segment_no`.
-void encode_frame_header(std::string& out, std::uint64_t segment_no, std::uint32_t length);
+/// Appends a header page (kLogHeaderPage bytes) for a use of a file from segment `first`.
+void encode_log_header(std::string& out, std::uint64_t first, std::uint64_t salt);
+/// Appends a frame header, under the file use's `salt`, for a segment of `length` bytes
+/// numbered `segment_no`.
+void encode_frame_header(std::string& out, std::uint64_t salt, std::uint64_t segment_no,
+                         std::uint32_t length);
 /// The size a frame of a `length`-byte segment takes in its file, padding included.
 [[nodiscard]] constexpr std::size_t frame_size(std::size_t length) {
   return (kLogFrameHeader + length + kLogFrameAlign - 1) / kLogFrameAlign * kLogFrameAlign;
@@ -66,22 +76,32 @@ void encode_frame_header(std::string& out, std::uint64_t segment_no, std::uint32
 
 /// What a scan of one log file found.
 struct FrameScan {
+  /// Whether the file holds a use's header page naming the file's first segment; if not, the
+  /// file holds no frames (it was taken into use, and a crash came before its first frame).
+  /// unsalted: no header page, but a frame of the format before salts, numbered `first`, at
+  /// byte 0 (a file written before header pages; not read).
+  enum class Header { valid, missing, damaged, other_first, unsalted } header = Header::missing;
+  std::uint64_t salt = 0;  // of the file's current use, when the header is valid
   std::uint64_t next = 0;  // the segment number expected after the last intact frame
-  std::size_t end = 0;     // byte offset just past the last intact frame (aligned)
-  std::string torn;        // non-empty: a damaged frame at `end` and nothing intact after it
-  bool reused = false;     // with torn: older frames follow, so the file was in use before
+  std::size_t end = 0;     // byte offset just past the last intact frame (aligned); 0: no header
+  /// The frames end at bytes not written as a frame of this use (left from the file's earlier
+  /// use, or a frame header a crash tore): the normal end of a reused file.
+  bool stale = false;
+  std::string torn;  // non-empty: a damaged frame of this use at `end`, nothing intact after it
 };
 
-/// Walks the frames of one log file's bytes, whose first frame is segment `first`: frames must
-/// be numbered first, first+1, ... and each intact one (header checksum, then the segment's
-/// own trailing checksum) goes to `frame(segment_no, segment)`; its error stops the scan. The
-/// scan ends cleanly at zeros, at the end of the bytes, or at a frame numbered below the
-/// expected one (left over in a recycled file). A damaged frame with no intact frame numbered
-/// at or above the expected one after it is a torn tail (a crash during that write, which was
-/// therefore never acknowledged), reported in FrameScan::torn; with one after it, it is
-/// corruption in the middle: Errc::corrupted naming `file` and both byte offsets. Frames
-/// numbered up to `skip_through` (already folded) are only stepped over: their headers are
-/// checked, not their segments. Never aborts.
+/// Walks one log file's bytes, whose first frame is segment `first`: a header page naming
+/// `first`, then frames numbered first, first+1, ..., each intact one (header checksum under
+/// the header page's salt, then the segment's own trailing checksum) going to
+/// `frame(segment_no, segment)`; its error stops the scan. Without a valid header page naming
+/// `first` the file holds no frames (FrameScan::header says why). The scan ends cleanly at
+/// zeros, at the end of the bytes, or at a frame header whose checksum fails under the salt
+/// (FrameScan::stale). A frame of this use that is damaged (wrong number, length past the end,
+/// segment checksum) is a torn tail (a crash during that write, which was therefore never
+/// acknowledged), reported in FrameScan::torn. Either way, an intact frame of this use numbered
+/// at or above the expected one further on makes it corruption in the middle: Errc::corrupted
+/// naming `file` and both byte offsets. Frames numbered up to `skip_through` (already folded)
+/// are only stepped over: their headers are checked, not their segments. Never aborts.
 [[nodiscard]] Result<FrameScan> scan_frames(
     std::string_view bytes, std::uint64_t first, std::string_view file,
     const std::function<Result<void>(std::uint64_t, std::string_view)>& frame,

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,6 +116,38 @@ Result<void> write_all(int fd, std::string_view bytes, std::size_t offset,
   return {};
 }
 
+// A new salt for a use of a log file: random, so that no bytes written before it was drawn
+// (an earlier use's frames, or user payloads in them) can pass as frames of this use.
+Result<std::uint64_t> draw_salt(const std::string& path) {
+  std::uint64_t salt = 0;
+  auto* p = reinterpret_cast<unsigned char*>(&salt);
+  std::size_t done = 0;
+  while (done < sizeof salt) {
+    const ssize_t n = ::getrandom(p + done, sizeof salt - done, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return std::unexpected(os_error("cannot draw a salt for the journal log file", path, errno));
+    done += static_cast<std::size_t>(n);
+  }
+  return salt;
+}
+
+std::string_view header_problem(FrameScan::Header h) {
+  switch (h) {
+    case FrameScan::Header::valid:
+      return "";
+    case FrameScan::Header::missing:
+      return "it has no header page";
+    case FrameScan::Header::damaged:
+      return "its header page is damaged";
+    case FrameScan::Header::other_first:
+      return "its header page names another first segment";
+    case FrameScan::Header::unsalted:
+      return "it was written before log files had header pages";
+  }
+  return "";
+}
+
 // Walks the files in order: each must start where the one before it ended.
 Result<std::uint64_t> scan_files(
     const std::vector<std::pair<std::uint64_t, std::string>>& files, std::uint64_t folded,
@@ -140,6 +173,20 @@ Result<std::uint64_t> scan_files(
     if (!bytes) return std::unexpected(bytes.error());
     auto scan = scan_frames(*bytes, first, path, frame, folded);
     if (!scan) return std::unexpected(scan.error());
+    if (scan->header == FrameScan::Header::unsalted) {
+      // Not read: taking it for empty would drop its unfolded frames without a word.
+      return fail(Errc::corrupted,
+                  fmt::format("journal log file '{}' has no header page: it was written before "
+                              "log files had them (docs/journal-format.md, \"Format history\")",
+                              path));
+    }
+    // Only the last file can be one taken into use with no frame written yet: the log moves
+    // to a new file only once a frame went into the one before.
+    if (scan->header != FrameScan::Header::valid && i + 1 < files.size()) {
+      return fail(Errc::corrupted,
+                  fmt::format("journal log file '{}' holds no frames ({}), but later files follow",
+                              path, header_problem(scan->header)));
+    }
     next = scan->next;
     if (scanned) scanned(i, *scan);
   }
@@ -167,7 +214,7 @@ std::string SegmentLog::path_of(std::uint64_t first) const {
 
 Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
                                                      std::uint64_t folded, const Frame& frame) {
-  options.file_bytes = std::max<std::size_t>(options.file_bytes, kLogFrameAlign);
+  options.file_bytes = std::max<std::size_t>(options.file_bytes, kLogHeaderPage + kLogFrameAlign);
   std::unique_ptr<SegmentLog> log(new SegmentLog(std::move(options)));
   const std::string& dir = log->options_.directory;
   std::error_code ec;
@@ -206,11 +253,20 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
   }
   FrameScan last;
   auto next = scan_files(files, folded, frame, [&](std::size_t i, const FrameScan& scan) {
-    if (!scan.torn.empty() && scan.reused) {
-      // The end of the frames written since the file was reused falls inside an old frame.
+    if (scan.header == FrameScan::Header::damaged) {
+      spdlog::warn(
+          "journal log '{}': {}, so it holds no frames (a crash while its first frame was "
+          "written, never acknowledged); it takes the next one",
+          files[i].second, header_problem(scan.header));
+    } else if (scan.header != FrameScan::Header::valid) {
       spdlog::info(
-          "journal log '{}': the log ends at byte {} (what follows is left from the "
-          "file's earlier use, or an append that a crash interrupted)",
+          "journal log '{}': {}: taken into use, then a crash before its first frame was "
+          "written; it takes the next one",
+          files[i].second, header_problem(scan.header));
+    } else if (scan.stale) {
+      spdlog::info(
+          "journal log '{}': the log ends at byte {} (what follows is left from the file's "
+          "earlier use, or a frame header that a crash interrupted)",
           files[i].second, scan.end);
     } else if (!scan.torn.empty()) {
       spdlog::warn(
@@ -230,12 +286,14 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
       return std::unexpected(os_error("cannot open the journal log file", path, errno));
     }
     log->path_ = path;
+    log->first_ = files.back().first;
+    log->salt_ = last.salt;
     log->offset_ = last.end;
     std::error_code size_ec;
     log->growing_ = fs::file_size(path, size_ec) < log->options_.file_bytes;
-    if (!last.torn.empty()) {
+    if (!last.torn.empty() || last.stale) {
       // The next append overwrites it anyway; zeroing its header now keeps a second restart
-      // from warning about the same tail.
+      // from reporting the same end.
       const std::string zeros(kLogFrameHeader, '\0');
       if (auto w = write_all(log->fd_, zeros, last.end, path); !w)
         return std::unexpected(w.error());
@@ -299,6 +357,7 @@ Result<void> SegmentLog::switch_file(std::uint64_t segment_no) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
   path_ = path;
+  first_ = segment_no;
   offset_ = 0;
   std::lock_guard lock(mutex_);
   files_.push_back(File{segment_no, path});
@@ -319,14 +378,23 @@ Result<void> SegmentLog::append(std::uint64_t segment_no, std::span<const std::s
     if (auto r = switch_file(segment_no); !r) return r;
   }
   buffer_.clear();
-  encode_frame_header(buffer_, segment_no, static_cast<std::uint32_t>(length));
+  const std::size_t header_page = offset_ == 0 ? kLogHeaderPage : 0;
+  if (header_page > 0) {
+    // A new use of the file: its header page goes with its first frame, in one write and one
+    // fdatasync. Until both are durable the file holds no frames of this use.
+    auto salt = draw_salt(path_);
+    if (!salt) return std::unexpected(salt.error());
+    salt_ = *salt;
+    encode_log_header(buffer_, first_, salt_);
+  }
+  encode_frame_header(buffer_, salt_, segment_no, static_cast<std::uint32_t>(length));
   for (auto p : parts) buffer_.append(p);
-  buffer_.resize(size, '\0');
+  buffer_.resize(header_page + size, '\0');
   if (auto w = write_all(fd_, buffer_, offset_, path_); !w) return w;
   if (options_.sync && ::fdatasync(fd_) != 0) {
     return std::unexpected(os_error("cannot sync the journal log file", path_, errno));
   }
-  offset_ += size;
+  offset_ += buffer_.size();
   next_ = segment_no + 1;
   if (offset_ > options_.file_bytes / 2 && options_.prepare_bytes_per_s > 0) {
     std::lock_guard lock(mutex_);
@@ -345,8 +413,8 @@ void SegmentLog::release_through(std::uint64_t segment_no) {
     const std::string path = std::move(files_.front().path);
     files_.erase(files_.begin());
     if (spares_.size() < kMaxSpares && fs::file_size(path, ec) == options_.file_bytes) {
-      // Reused as it is: its frames carry older numbers than any it will take, so a reader
-      // stops at them.
+      // Reused as it is: its next use writes a new header page with a new salt, under which
+      // its old frames fail their checksums, so a reader stops at them.
       std::string spare =
           fmt::format("{}/{}{}{}", options_.directory, kSparePrefix, spare_serial_++, kSuffix);
       if (::rename(path.c_str(), spare.c_str()) == 0) {

@@ -96,7 +96,9 @@ class SegmentLog {
   int fd_ = -1;
   bool growing_ = false;  // the file being written was not full-sized when taken
   std::string path_;
-  std::size_t offset_ = 0;
+  std::uint64_t first_ = 0;  // the file's first segment, which its header page names
+  std::uint64_t salt_ = 0;   // of the file's current use
+  std::size_t offset_ = 0;   // 0: the header page is not written yet
   std::string buffer_;
 
   mutable std::mutex mutex_;
