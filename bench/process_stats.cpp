@@ -19,4 +19,17 @@ std::size_t rss_bytes() {
          static_cast<std::size_t>(page > 0 ? page : 4096);
 }
 
+double steal_seconds() {
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return 0;
+  // cpu  user nice system idle iowait irq softirq steal ...
+  unsigned long long v[8] = {};
+  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                            &v[3], &v[4], &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  if (n != 8) return 0;
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return static_cast<double>(v[7]) / static_cast<double>(hz > 0 ? hz : 100);
+}
+
 }  // namespace weft::bench

@@ -68,10 +68,13 @@ rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes,
   o.write_buffer_size = write_buffer_bytes;
   o.max_write_buffer_number = 4;
   o.min_write_buffer_number_to_merge = 1;
-  // Payloads are mostly already compact codec bytes: compressing every level costs CPU on the
-  // write path for little; the bottommost level, written once by compaction, gets zstd.
+  // Payloads are mostly already compact codec bytes, and encrypted ones (crypto-shredding) do
+  // not compress at all: compressing every level costs CPU on the write path for little; the
+  // bottommost level, written once by compaction, gets LZ4, which decompresses several times
+  // faster than zstd on every replay and recovery (weft-bench journal: replay 2.96M -> 4.37M
+  // events/s, recover 1.62-1.73 s -> 1.37-1.54 s).
   o.compression = rocksdb::kNoCompression;
-  o.bottommost_compression = rocksdb::kZSTD;
+  o.bottommost_compression = rocksdb::kLZ4Compression;
   o.target_file_size_base = 64u << 20;
   o.max_bytes_for_level_base = 512u << 20;
   o.level0_slowdown_writes_trigger = 40;
