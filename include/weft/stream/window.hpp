@@ -19,6 +19,7 @@
 
 #include "weft/core/codec.hpp"
 #include "weft/stream/detail/basic_ops.hpp"
+#include "weft/stream/detail/key_table.hpp"
 #include "weft/stream/operator.hpp"
 
 namespace weft::stream {
@@ -422,7 +423,7 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     if (!e) return std::unexpected(e.error());
     return Window{static_cast<Timestamp>(*s), static_cast<Timestamp>(*e)};
   }
-  void put_fixed(Writer& w, const Window& win, const std::unordered_map<K, Acc>& keys) const {
+  void put_fixed(Writer& w, const Window& win, const KeyTable<K, Acc>& keys) const {
     put_window(w, win);
     w.put_byte(win.max_timestamp() <= time_ ? std::byte{1} : std::byte{0});
     w.put_varint(keys.size());
@@ -475,7 +476,7 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
         auto acc = Codec<Acc>::decode(r);
         if (!acc) return std::unexpected(acc.error());
         if (!owns(*k)) continue;
-        (**into)[std::move(*k)] = std::move(*acc);
+        (**into)[*k] = std::move(*acc);
         // Blobs written before time_ was: a window that fired is closed up to its end.
         if (*fired != std::byte{0} && (*win).end - (*win).start == assigner_.size) {
           time_ = std::max(time_, (*win).max_timestamp());
@@ -536,7 +537,7 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
 
   /// Where a restored fixed-window entry goes: a pane, or (from a blob written before panes) a
   /// whole sliding window. Any other width belongs to other windows than this operator's.
-  Result<std::unordered_map<K, Acc>*> fixed_entry(const Window& win) {
+  Result<KeyTable<K, Acc>*> fixed_entry(const Window& win) {
     // Far beyond any real time, and far enough from the ends that no window arithmetic on it
     // overflows (a damaged or forged blob).
     constexpr Timestamp bound = std::numeric_limits<Timestamp>::max() / 4;
@@ -670,24 +671,18 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     }
   }
 
-  void add_to(std::unordered_map<K, Acc>& keys, const K& key, const T& value) {
-    auto [it, fresh] = keys.try_emplace(key);
-    if (fresh) it->second = agg_.create();
-    agg_.add(it->second, value);
+  void add_to(KeyTable<K, Acc>& keys, const K& key, const T& value) {
+    agg_.add(*keys.find_or_add(key, [&] { return agg_.create(); }).first, value);
   }
 
   /// One key's accumulator of window `w`, merged from its panes.
   [[nodiscard]] Acc merged(const K& key, const Window& w) const {
     Acc acc = agg_.create();
     if (const auto whole = whole_.find(w.start); whole != whole_.end()) {
-      if (const auto found = whole->second.find(key); found != whole->second.end()) {
-        agg_.merge(acc, found->second);
-      }
+      if (const Acc* found = whole->second.find(key)) agg_.merge(acc, *found);
     }
     for (auto it = panes_.lower_bound(w.start); it != panes_.end() && it->first < w.end; ++it) {
-      if (const auto found = it->second.find(key); found != it->second.end()) {
-        agg_.merge(acc, found->second);
-      }
+      if (const Acc* found = it->second.find(key)) agg_.merge(acc, *found);
     }
     return acc;
   }
@@ -724,10 +719,10 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
     }
     merged_.clear();
     merged_.reserve(keys_per_window_);
-    const auto merge_in = [&](const std::unordered_map<K, Acc>& keys) {
+    const auto merge_in = [&](const KeyTable<K, Acc>& keys) {
       for (const auto& [k, acc] : keys) {
-        auto [it, fresh] = merged_.try_emplace(k, acc);
-        if (!fresh) agg_.merge(it->second, acc);
+        auto [into, fresh] = merged_.find_or_add(k, [&] { return acc; });
+        if (!fresh) agg_.merge(*into, acc);
       }
     };
     if (whole != whole_.end()) merge_in(whole->second);
@@ -900,17 +895,17 @@ class WindowOp final : public OperatorBase, public Output<T>, private TriggerCon
   std::optional<Timestamp> armed_;
   /// Tumbling and sliding windows: the panes by start, and the starts of the windows that hold
   /// one and are not past their allowed lateness (those that end by time_ have fired).
-  std::map<Timestamp, std::unordered_map<K, Acc>> panes_;
+  std::map<Timestamp, KeyTable<K, Acc>> panes_;
   std::set<Timestamp> windows_;
   /// Whole windows by start, restored from a blob written before panes (merged with the panes
   /// of records since then when they fire).
-  std::map<Timestamp, std::unordered_map<K, Acc>> whole_;
+  std::map<Timestamp, KeyTable<K, Acc>> whole_;
   /// The pane of the last record (null when it was dropped).
-  std::unordered_map<K, Acc>* pane_of_last_ = nullptr;
+  KeyTable<K, Acc>* pane_of_last_ = nullptr;
   Timestamp last_pane_start_ = 0;
-  std::size_t keys_per_pane_ = 0;      // of the last pane dropped
-  std::size_t keys_per_window_ = 0;    // of the last window merged from panes
-  std::unordered_map<K, Acc> merged_;  // reused by fire_window
+  std::size_t keys_per_pane_ = 0;    // of the last pane dropped
+  std::size_t keys_per_window_ = 0;  // of the last window merged from panes
+  KeyTable<K, Acc> merged_;          // reused by fire_window
   std::unordered_map<K, std::vector<Session>> sessions_;
   Timers timers_;  // sessions: when each key's sessions close
   std::unordered_map<K, Global> global_;
