@@ -7,7 +7,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,14 +20,11 @@
 #include "io/mosquitto_process.hpp"
 #include "process_stats.hpp"
 #include "temp_dir.hpp"
+#include "weft/core/memory.hpp"
 #include "weft/io/http_client.hpp"
 #include "weft/io/http_server.hpp"
 #include "weft/io/mqtt_client.hpp"
 #include "weft/node/node.hpp"
-
-// jemalloc's control interface, when the binary links jemalloc (release builds); null when not.
-extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void* newp,
-                       std::size_t newlen) __attribute__((weak));
 
 namespace weft::bench {
 namespace {
@@ -369,20 +365,6 @@ void idle(const Print& print) {
   (void)(*n)->stop();
 }
 
-/// A node recovers its devices in a fresh process after a restart; here the seeding node ran in
-/// this one, and the allocator still holds the pages it freed (jemalloc returns them only after
-/// its 10 s decay; measured: ~100-150 MB more under the recovered node, which itself measures
-/// within ~20 MB of a recovery in a fresh process once they are gone). Give them back first, so
-/// the figure is the recovering node's.
-void release_freed_memory() {
-  if (mallctl) {
-    // "arena.<MALLCTL_ARENAS_ALL>.purge" (4096 in jemalloc 5): every arena's unused pages.
-    (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
-  } else {
-    malloc_trim(0);  // glibc malloc (sanitizer builds)
-  }
-}
-
 void actors_100k(double scale, const Print& print) {
   const std::size_t devices = std::max<std::size_t>(100, static_cast<std::size_t>(100'000 * scale));
   TempDir dir("weft-bench-node");
@@ -403,12 +385,19 @@ void actors_100k(double scale, const Print& print) {
     if (failed) throw std::runtime_error("seeding failed");
     (void)(*n)->stop();
   }
-  release_freed_memory();
+  // A node recovers its devices in a fresh process after a restart; here the seeding node ran
+  // in this one, and the allocator still holds the pages it freed (jemalloc returns them only
+  // after its 10 s decay; measured: ~100-150 MB more under the recovered node, which itself
+  // measures within ~20 MB of a recovery in a fresh process once they are gone). Give them back
+  // first, so the figure is the recovering node's.
+  release_free_memory();
   const auto start = Clock::now();
   auto n = node::Node::start(bench_node((dir.path() + "/data")));  // recovers every known device
   if (!n) throw std::runtime_error(n.error().describe());
   const auto deadline = Clock::now() + 300s;
-  while ((*n)->stats().devices < devices && Clock::now() < deadline) {
+  // Recovered: every device known at start has its state back (the node then also gives back
+  // what recovery freed, as it does after any start).
+  while (!(*n)->stats().recovered && Clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   print(fmt::format(

@@ -14,6 +14,7 @@
 
 #include "node_impl.hpp"
 #include "node_parts.hpp"
+#include "weft/core/memory.hpp"
 #include "weft/persistence/key_store.hpp"
 
 namespace weft::node {
@@ -380,6 +381,7 @@ NodeStats Node::Impl::stats() const {
   s.late = late->total();
   s.devices = directory.size();
   s.actors_active = actors_active.load();
+  s.recovered = recovered.load(std::memory_order_acquire);
   return s;
 }
 
@@ -420,6 +422,21 @@ void Node::Impl::run_ticker() {
   }
 }
 
+void Node::Impl::device_recovered_at_start() {
+  std::lock_guard lock(startup_mutex);
+  ++startup_done;
+  if (startup_progress) startup_progress->update(startup_done);
+  if (startup_done < startup_total) return;
+  if (startup_progress) startup_progress->finish();
+  startup_progress.reset();
+  spdlog::info("node: {} devices recovered in {:.2f} s", startup_total,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  // Recovery read every device's events and snapshot and freed them again: give the pages back
+  // now rather than after the allocator's decay, so the node's resident size is its state.
+  release_free_memory();
+  recovered.store(true, std::memory_order_release);
+}
+
 Result<void> Node::Impl::stop() {
   std::lock_guard stop_lock(stop_mutex);
   if (stopped) return {};
@@ -438,20 +455,35 @@ Result<void> Node::Impl::stop() {
     }
   }
   if (mqtt) mqtt->stop();  // sends the acknowledgements already given
-  // 3. A final checkpoint of the window job, so a restart resumes exactly here.
+  // 3. A final checkpoint of the window job, so a restart resumes exactly here. A periodic
+  // checkpoint still in flight completes first (the job takes one at a time); then the final
+  // one starts, and counts once the job reports it (or a later one) completed.
   if (window_job) {
-    const auto before = window_job->metrics().checkpoints_completed;
-    if (auto id = window_job->checkpoint(); id) {
-      const auto deadline = std::chrono::steady_clock::now() + 2s;
-      while (window_job->metrics().checkpoints_completed == before &&
-             std::chrono::steady_clock::now() < deadline) {
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    std::optional<stream::CheckpointId> final_id;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto id = window_job->checkpoint();
+      if (id) {
+        final_id = *id;
+        break;
+      }
+      if (id.error().code() != Errc::conflict) {
+        spdlog::warn("node: final checkpoint: {}", id.error().describe());
+        break;
+      }
+      std::this_thread::sleep_for(5ms);  // bounded poll: the one in flight is finishing
+    }
+    if (final_id) {
+      auto done = [&] {
+        const auto last = window_job->metrics().last_checkpoint;
+        return last && *last >= *final_id;
+      };
+      while (!done() && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(5ms);  // bounded poll of the job's own progress
       }
-      if (window_job->metrics().checkpoints_completed == before) {
-        spdlog::warn("node: the final checkpoint did not complete in time");
-      }
-    } else {
-      spdlog::warn("node: final checkpoint: {}", id.error().describe());
+      if (!done()) spdlog::warn("node: the final checkpoint did not complete in time");
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("node: final checkpoint: an earlier checkpoint did not finish in time");
     }
     window_job->cancel();
     (void)window_job->wait_for(3s);
@@ -571,16 +603,28 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   dev.on_active = [self](int delta) { self->actors_active.fetch_add(delta); };
   impl->devices = impl->system->spawn<DevicesMsg>(devices_behavior(std::move(dev)), "devices");
 
-  // Known devices, so the API lists them before they report again (their actors recover on
-  // the first question or reading).
+  // Known devices recover now, so the API lists them before they report again.
   if (auto ids = impl->journal->persistence_ids().get(); ids) {
+    std::vector<std::string> known;
     for (const auto& pid : *ids) {
       const auto device = device_of_pid(pid);
-      if (device.empty()) continue;
+      if (!device.empty()) known.emplace_back(device);
+    }
+    {
+      std::lock_guard lock(impl->startup_mutex);
+      impl->startup_total = known.size();
+      // A bar on a terminal, a log line now and then otherwise; not for a handful.
+      if (known.size() >= 1000) {
+        impl->startup_progress =
+            std::make_unique<Progress>("node: recovering devices", known.size());
+      }
+    }
+    if (known.empty()) impl->recovered.store(true, std::memory_order_release);
+    for (auto& device : known) {
       impl->devices.tell(persistence::EntityEnvelope<DeviceCommand>{
-          std::string(device),
-          GetDeviceState{[self, d = std::string(device)](const DeviceState& s) {
+          device, GetDeviceState{[self, d = device](const DeviceState& s) {
             self->directory.update(d, s);
+            self->device_recovered_at_start();
           }}});
     }
   } else {

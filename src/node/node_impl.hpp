@@ -15,6 +15,7 @@
 
 #include "weft/actor.hpp"
 #include "weft/core/metrics.hpp"
+#include "weft/core/progress.hpp"
 #include "weft/io/http_router.hpp"
 #include "weft/io/http_server.hpp"
 #include "weft/node/device.hpp"
@@ -143,6 +144,15 @@ struct Node::Impl {
   std::atomic<std::int64_t> newest_window_end{0};
   std::atomic<std::uint64_t> journal_bytes{0};
   std::atomic<double> ingest_per_s{0};
+
+  // Recovery of the devices known at start: progress while it runs, then a log line, and the
+  // memory it freed goes back to the system.
+  std::mutex startup_mutex;
+  std::unique_ptr<Progress> startup_progress;
+  std::size_t startup_total = 0;
+  std::size_t startup_done = 0;
+  std::atomic<bool> recovered{false};
+  void device_recovered_at_start();
 
   // Batches whose readings are not durable yet; stop() waits for them.
   std::mutex flight_mutex;

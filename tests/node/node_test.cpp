@@ -1,5 +1,6 @@
 // The node end to end over HTTP: a real node (journal, device actors, window job, HTTP server)
 // on a free loopback port and a temp data dir, driven as a device and a dashboard would.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -191,6 +192,18 @@ TEST_F(NodeTest, AWindowRecordedBeforeARestartIsNeverRecordedAgain) {
   EXPECT_EQ(a[0]["window_start"], kBase);
   EXPECT_EQ(a[1]["window_start"], kBase + 5000);
   EXPECT_EQ(a[1]["count"], 1);
+}
+
+TEST_F(NodeTest, AfterARestartEveryKnownDeviceRecoversAndTheNodeSaysSo) {
+  EXPECT_TRUE(node_->stats().recovered) << "a new data dir has nothing to recover";
+  json batch = json::array();
+  for (int i = 0; i < 40; ++i) batch.push_back(reading(fmt::format("m-{:02}", i), kBase + i, 60));
+  ASSERT_EQ(post(batch)["accepted"], 40);
+  restart();
+  ASSERT_TRUE(eventually([&] { return node_->stats().recovered; }, 10s));
+  const auto stats = node_->stats();
+  EXPECT_EQ(stats.devices, 40u) << "recovered before every known device was back";
+  EXPECT_EQ(get_json("/api/v1/devices/m-39")["readings"], 1);
 }
 
 TEST_F(NodeTest, TimeTravelReplaysTheStateAsRecordedThen) {

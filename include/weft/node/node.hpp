@@ -88,6 +88,8 @@ struct NodeStats {
   std::uint64_t late = 0;
   std::uint64_t devices = 0;
   std::int64_t actors_active = 0;
+  /// Every device known at start has recovered its state (true at once for a new data dir).
+  bool recovered = false;
 };
 
 class Node {
