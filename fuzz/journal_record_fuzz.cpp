@@ -81,6 +81,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t walked = 0;
   (void)walk_chunk(in, "pid", 1, [&](std::uint64_t, std::string_view) { return ++walked < 1000; });
   (void)decode_tag_chunk(in, "tag", 1);
+  // A log file of the format before header pages: its frames are numbered from 1, so the
+  // last one cannot be below 1 nor above one per frame header's worth of bytes.
+  if (auto last = unsalted_log_last(in, 1); last && (*last < 1 || *last > size / kLogFrameHeader)) {
+    std::abort();
+  }
   for (std::uint64_t skip : {0, 1}) {
     (void)scan_frames(
         in, 1, "log",

@@ -130,6 +130,25 @@ void encode_frame_header(std::string& out, std::uint64_t salt, std::uint64_t seg
   put_le(out, frame_header_crc(salt, std::string_view(out).substr(start)), 4);
 }
 
+std::optional<std::uint64_t> unsalted_log_last(std::string_view bytes, std::uint64_t first) {
+  std::optional<std::uint64_t> last;
+  std::uint64_t expected = first;
+  std::size_t at = 0;
+  while (bytes.size() - at >= kLogFrameHeader) {
+    const std::string_view h = bytes.substr(at, kLogFrameHeader);
+    if (get_le(h, 0, 8) != expected || crc32c(0, h.substr(0, 12)) != get_le(h, 12, 4)) break;
+    // An intact header counts even if its segment runs past the end (a prefix of the file, or
+    // a torn write): counting it can only make the file look less folded.
+    last = expected++;
+    const std::uint64_t length = get_le(h, 8, 4);
+    if (length > bytes.size() - at - kLogFrameHeader) break;
+    const std::size_t size = frame_size(static_cast<std::size_t>(length));
+    if (size > bytes.size() - at) break;
+    at += size;
+  }
+  return last;
+}
+
 namespace {
 
 // The header page of `bytes`, judged against the file's first segment.

@@ -107,6 +107,14 @@ struct FrameScan {
     const std::function<Result<void>(std::uint64_t, std::string_view)>& frame,
     std::uint64_t skip_through = 0);
 
+/// For a log file of the format before header pages (frames from byte 0, frame header checksum
+/// over the 12 header bytes alone): the number of its last frame whose header is intact,
+/// walking from `first`; nullopt if `bytes` does not start with such a frame header. Only the
+/// headers are checked: this tells whether everything in the file is folded, it reads no
+/// segment (a header whose segment runs past the end of `bytes` still counts).
+[[nodiscard]] std::optional<std::uint64_t> unsalted_log_last(std::string_view bytes,
+                                                             std::uint64_t first);
+
 /// A chunk: varint count ‖ (varint len ‖ record)*, the records of consecutive sequence
 /// numbers from the one in its key. `records` is the (varint len ‖ record)* part.
 void encode_chunk(std::string& out, std::uint64_t count, std::string_view records);

@@ -78,12 +78,13 @@ Result<Listing> list(const std::string& directory) {
   return l;
 }
 
-Result<std::string> read_all(const std::string& path) {
+// The file's bytes, at most `limit` of them.
+Result<std::string> read_all(const std::string& path, std::size_t limit = SIZE_MAX) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::unexpected(os_error("cannot open the journal log file", path, errno));
   std::string bytes;
   struct stat st {};
-  if (::fstat(fd, &st) == 0) bytes.resize(static_cast<std::size_t>(st.st_size));
+  if (::fstat(fd, &st) == 0) bytes.resize(std::min(static_cast<std::size_t>(st.st_size), limit));
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n =
@@ -250,6 +251,28 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
   while (files.size() >= 2 && files[1].first <= folded + 1) {
     fs::remove(files.front().second, ec);
     files.erase(files.begin());
+  }
+  // A file of the format before header pages whose every frame is folded (a journal closed
+  // cleanly by that build) goes; one with unfolded frames makes scan_files fail, naming it.
+  for (auto it = files.begin(); it != files.end();) {
+    auto bytes = read_all(it->second, kLogFrameHeader);
+    if (!bytes) return std::unexpected(bytes.error());
+    std::optional<std::uint64_t> old_last;
+    if (unsalted_log_last(*bytes, it->first)) {
+      auto all = read_all(it->second);
+      if (!all) return std::unexpected(all.error());
+      old_last = unsalted_log_last(*all, it->first);
+    }
+    if (!old_last || *old_last > folded) {
+      ++it;
+      continue;
+    }
+    spdlog::info(
+        "journal log '{}': of the format before header pages, every segment in it "
+        "folded: released",
+        it->second);
+    fs::remove(it->second, ec);
+    it = files.erase(it);
   }
   FrameScan last;
   auto next = scan_files(files, folded, frame, [&](std::size_t i, const FrameScan& scan) {

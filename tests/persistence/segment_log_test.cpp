@@ -523,6 +523,21 @@ TEST(SegmentLog, AFileOfTheFormatBeforeHeaderPagesIsNamedNotDropped) {
             std::string::npos)
       << r.error().message();
   EXPECT_TRUE(read.numbers.empty());
+  // Segment 2 not folded: still refused.
+  ASSERT_FALSE(open_log(o, 1, read).has_value());
+  EXPECT_TRUE(fs::exists(log_file(o.directory, 1)));
+  // Everything in it folded, as when that build closed the journal: it goes, and the log
+  // goes on in a file of the new format.
+  auto log = open_log(o, 2, read);
+  ASSERT_TRUE(log.has_value()) << log.error().describe();
+  EXPECT_TRUE(read.numbers.empty());
+  EXPECT_FALSE(fs::exists(log_file(o.directory, 1)));
+  append(**log, 3);
+  log->reset();
+  Read after;
+  auto again = open_log(o, 2, after);
+  ASSERT_TRUE(again.has_value()) << again.error().describe();
+  EXPECT_EQ(after.numbers, range(3, 3));
 }
 
 // A frame header of this use that fails its checksum, with an intact frame after it: damage in
