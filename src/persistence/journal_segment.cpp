@@ -158,8 +158,7 @@ FrameScan read_log_header(std::string_view bytes, std::uint64_t first) {
   const std::string_view page = bytes.substr(0, std::min(bytes.size(), kLogHeaderPage));
   if (page.find_first_not_of('\0') == std::string_view::npos) return scan;  // missing
   scan.header = FrameScan::Header::damaged;
-  if (page.size() >= kLogFrameHeader && get_le(page, 0, 8) == first &&
-      crc32c(0, page.substr(0, 12)) == get_le(page, 12, 4)) {
+  if (unsalted_log_last(page, first)) {
     scan.header = FrameScan::Header::unsalted;
     return scan;
   }

@@ -254,25 +254,23 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
   }
   // A file of the format before header pages whose every frame is folded (a journal closed
   // cleanly by that build) goes; one with unfolded frames makes scan_files fail, naming it.
-  for (auto it = files.begin(); it != files.end();) {
-    auto bytes = read_all(it->second, kLogFrameHeader);
+  // Only a lone file can be such a one now: before another file, it would have gone above.
+  if (files.size() == 1) {
+    auto bytes = read_all(files.front().second, kLogFrameHeader);
     if (!bytes) return std::unexpected(bytes.error());
-    std::optional<std::uint64_t> old_last;
-    if (unsalted_log_last(*bytes, it->first)) {
-      auto all = read_all(it->second);
-      if (!all) return std::unexpected(all.error());
-      old_last = unsalted_log_last(*all, it->first);
+    if (unsalted_log_last(*bytes, files.front().first)) {
+      bytes = read_all(files.front().second);
+      if (!bytes) return std::unexpected(bytes.error());
+      if (const auto old_last = unsalted_log_last(*bytes, files.front().first);
+          old_last && *old_last <= folded) {
+        spdlog::info(
+            "journal log '{}': of the format before header pages, every segment in it "
+            "folded: released",
+            files.front().second);
+        fs::remove(files.front().second, ec);
+        files.clear();
+      }
     }
-    if (!old_last || *old_last > folded) {
-      ++it;
-      continue;
-    }
-    spdlog::info(
-        "journal log '{}': of the format before header pages, every segment in it "
-        "folded: released",
-        it->second);
-    fs::remove(it->second, ec);
-    it = files.erase(it);
   }
   FrameScan last;
   auto next = scan_files(files, folded, frame, [&](std::size_t i, const FrameScan& scan) {
