@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "actor/scheduler.hpp"
@@ -89,6 +90,7 @@ struct Worker {
   ActorCellBase* lifo = nullptr;  // owner only; not stealable
   unsigned lifo_streak = 0;
   std::uint32_t tick = 0;
+  bool yielded = false;  // the last turn ended with work left (its throughput used up)
   std::uint32_t rng = 0;
   alignas(64) std::atomic<std::uint32_t> wake{0};
   std::thread thread;
@@ -184,12 +186,17 @@ class WorkStealingScheduler final : public Scheduler {
     // Still has work: to the back of the local queue, behind what is waiting.
     const bool others_waiting = !w.queue.empty() || w.lifo;
     push_local(w, c);
+    w.yielded = true;
     if (others_waiting) notify_if_idle();
   }
 
   ActorCellBase* next(Worker& w) {
     ++w.tick;
-    if (w.tick % kGlobalQueueInterval == 0) {
+    // Work from outside the workers (timers, I/O threads) also gets in after every turn that
+    // used up an actor's throughput: such turns can be long (a stream task's turn is 256 batches
+    // of records), and 61 of them held a job's checkpoint timer back for seconds on a worker
+    // that one busy task kept to itself.
+    if (std::exchange(w.yielded, false) || w.tick % kGlobalQueueInterval == 0) {
       if (auto* c = injector_.pop()) return c;
     }
     if (w.lifo) {

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
 #include <variant>
 
 #include "weft/actor/testkit/test_probe.hpp"
@@ -112,6 +116,42 @@ TEST(ActorSystem, TerminateRunsPostStopChildrenFirst) {
     EXPECT_TRUE(kit.system().is_terminated());
   }
   EXPECT_EQ(*order, (std::vector<std::string>{"grandchild", "child", "parent"}));
+}
+
+// Work from outside the workers (a timer, an I/O thread) must not wait behind an actor that
+// keeps its worker busy: it runs after that actor's current turn, not dozens of turns later. A
+// stream task that re-schedules itself held back a job's checkpoint timer for seconds this way.
+TEST(ActorSystem, AMessageFromOutsideRunsWithinATurnOfABusyActor) {
+  constexpr std::uint32_t kThroughput = 64;
+  ActorSystem system(ActorSystemConfig{.workers = 1, .throughput = kThroughput});
+  struct Spin {};
+  auto handled = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  auto busy =
+      system.spawn<Spin>(behaviors::receive<Spin>([handled, stop](ActorContext<Spin>& ctx, Spin&) {
+        handled->fetch_add(1, std::memory_order_relaxed);
+        if (!stop->load(std::memory_order_relaxed)) ctx.self().tell(Spin{});
+        return Behavior<Spin>(behaviors::same());
+      }));
+  TestProbe<std::uint64_t> probe(system);
+  // Replies with how many messages the busy actor handled between the send and this turn.
+  auto outsider = system.spawn<std::uint64_t>(behaviors::receive<std::uint64_t>(
+      [handled, reply = probe.ref()](ActorContext<std::uint64_t>&, std::uint64_t& sent_at) {
+        reply.tell(handled->load(std::memory_order_relaxed) - sent_at);
+        return Behavior<std::uint64_t>(behaviors::same());
+      }));
+  busy.tell(Spin{});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (handled->load() < 100 * kThroughput && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_GE(handled->load(), 100 * kThroughput) << "the busy actor never got going";
+  for (int i = 0; i < 20; ++i) {
+    outsider.tell(handled->load(std::memory_order_relaxed));
+    // The rest of the busy actor's turn, and one more if the send raced with its end.
+    EXPECT_LE(probe.expect_msg(), 2 * kThroughput) << "probe " << i;
+  }
+  stop->store(true);
 }
 
 }  // namespace
