@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "weft/actor/testkit/test_probe.hpp"
 
@@ -146,11 +148,18 @@ TEST(ActorSystem, AMessageFromOutsideRunsWithinATurnOfABusyActor) {
     std::this_thread::yield();
   }
   ASSERT_GE(handled->load(), 100 * kThroughput) << "the busy actor never got going";
-  for (int i = 0; i < 20; ++i) {
+  // Each probe's count also includes however long this thread was preempted between reading
+  // the count and sending, so the median of many is what is checked: before the fix it was
+  // dozens of turns (the injection queue was read every 61 ticks), now about one.
+  std::vector<std::uint64_t> waited;
+  for (int i = 0; i < 21; ++i) {
     outsider.tell(handled->load(std::memory_order_relaxed));
-    // The rest of the busy actor's turn, and one more if the send raced with its end.
-    EXPECT_LE(probe.expect_msg(), 2 * kThroughput) << "probe " << i;
+    waited.push_back(probe.expect_msg());
   }
+  std::ranges::sort(waited);
+  EXPECT_LE(waited[waited.size() / 2], 4 * kThroughput)
+      << "busy messages handled before the outside one, sorted: "
+      << ::testing::PrintToString(waited);
   stop->store(true);
 }
 
