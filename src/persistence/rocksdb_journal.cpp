@@ -449,12 +449,15 @@ struct RocksDbJournal::Impl {
         next = 0;
         std::unique_lock lock(mutex);
         const auto ready = [&] { return !queue.empty() || stopping; };
-        if (!wake.wait_for(lock, kIdleRelease, ready)) {
+        // Idle: give the spare tail buffers back after a while, and again once a fold still in
+        // flight has handed its own over; then sleep until work comes.
+        bool fold_in_flight = true;
+        while (fold_in_flight && !wake.wait_for(lock, kIdleRelease, ready)) {
           lock.unlock();
-          drop_spare_tails();
+          fold_in_flight = drop_spare_tails();
           lock.lock();
-          wake.wait(lock, ready);
         }
+        wake.wait(lock, ready);
         if (queue.empty()) return;  // stopping, and everything is done
         backlog.swap(queue);
       }
@@ -812,10 +815,12 @@ struct RocksDbJournal::Impl {
     }
   }
 
-  void drop_spare_tails() {
+  // Frees the spare tail buffers; true if a fold is in flight (it hands over more when done).
+  bool drop_spare_tails() {
     std::vector<TailBuffers> spare;
     std::lock_guard lock(tail_mutex);
     spare.swap(spare_tails);
+    return sealed != nullptr;
   }
 
   // Writes a sealed generation as chunks, tag chunks and metadata, then releases its log
