@@ -101,7 +101,18 @@ std::vector<std::pair<Reading, Timestamp>> readings(
   return out;
 }
 
-TEST(Stream, TumblingWindowWithOutOfOrderAndLateRecords) {
+/// The window tests run with and without combine_locally(): the same windows, late records
+/// and counts either way.
+class Windows : public ::testing::TestWithParam<bool> {
+ protected:
+  template <class K, class T, class Agg>
+  auto aggregate(WindowedStream<K, T, void> w, Agg agg) {
+    return GetParam() ? w.combine_locally().aggregate(std::move(agg)) : w.aggregate(std::move(agg));
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Combined, Windows, ::testing::Bool());
+
+TEST_P(Windows, TumblingWindowWithOutOfOrderAndLateRecords) {
   ActorSystem system(two_workers());
   // Watermark = max ts - 1000 - 1. The record at 1'500 arrives after the watermark passed
   // 4'999 (max 6'100) but within no lateness: late. The one at 7'000 lands in [5000, 10000).
@@ -115,13 +126,14 @@ TEST(Stream, TumblingWindowWithOutOfOrderAndLateRecords) {
   auto out = std::make_shared<Collected<Windowed<std::string, aggregates::Stats>>>();
   auto late = std::make_shared<Collected<Reading>>();
   StreamJob job;
-  auto windows =
+  auto windowed =
       job.from(
              from_collection(input),
              WatermarkStrategy<Reading>::bounded_out_of_orderness(1s).with_per_record_watermarks())
           .key_by([](const Reading& r) { return r.device; })
-          .window(tumbling(5s))
-          .aggregate(aggregates::stats<Reading>([](const Reading& r) { return r.temperature; }));
+          .window(tumbling(5s));
+  auto windows = aggregate(
+      windowed, aggregates::stats<Reading>([](const Reading& r) { return r.temperature; }));
   windows.side_output<Reading>("late").to(collect(late));
   windows.to(collect(out));
   auto running = job.start(system);
@@ -141,7 +153,7 @@ TEST(Stream, TumblingWindowWithOutOfOrderAndLateRecords) {
   EXPECT_EQ((*running)->metrics().late_records, 1u);
 }
 
-TEST(Stream, AllowedLatenessRefiresTheWindow) {
+TEST_P(Windows, AllowedLatenessRefiresTheWindow) {
   ActorSystem system(two_workers());
   auto input = readings(
       {{"a", 1'000, 10}, {"a", 6'500, 1}, {"a", 2'000, 20}, {"a", 9'000, 1}, {"a", 3'000, 30}});
@@ -151,14 +163,14 @@ TEST(Stream, AllowedLatenessRefiresTheWindow) {
   auto out = std::make_shared<Collected<Windowed<std::string, std::uint64_t>>>();
   auto late = std::make_shared<Collected<Reading>>();
   StreamJob job;
-  auto windows =
+  auto windowed =
       job.from(
              from_collection(input),
              WatermarkStrategy<Reading>::bounded_out_of_orderness(1s).with_per_record_watermarks())
           .key_by([](const Reading& r) { return r.device; })
-          .window(tumbling(5s))
-          .allowed_lateness(2s)
-          .aggregate(aggregates::count<Reading>());
+          .window(tumbling(5s));
+  windowed.allowed_lateness(2s);
+  auto windows = aggregate(windowed, aggregates::count<Reading>());
   windows.side_output<Reading>("late").to(collect(late));
   windows.to(collect(out));
   auto running = job.start(system);

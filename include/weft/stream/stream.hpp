@@ -11,6 +11,7 @@
 //   auto running = job.start(system);
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -217,6 +218,8 @@ class Stream {
 
 template <class K, class T, class Agg>
 class WindowedStream;
+template <class K, class T>
+class CombinedWindowedStream;
 
 /// A stream partitioned by key: the next operator sees all records of a key on one instance
 /// and keeps per-key state.
@@ -350,6 +353,16 @@ class WindowedStream {
     return *this;
   }
 
+  /// Two-phase aggregation, as Flink SQL's local-global aggregation: each instance upstream of
+  /// the exchange first folds its records into one accumulator per key and pane (fused into its
+  /// chain, holding nothing across a checkpoint), and only those cross the exchange. The same
+  /// results, late records and state as aggregate() alone; worth it when a pane holds many
+  /// records per key. Needs Agg::merge. Event-time tumbling and sliding windows only: any other
+  /// window aggregates as without it.
+  [[nodiscard]] CombinedWindowedStream<K, T> combine_locally() const {
+    return CombinedWindowedStream<K, T>(keyed_, assigner_, lateness_);
+  }
+
   /// Emits Windowed<K, R> per key and window, stamped with the window's last instant. Records
   /// too late for every window go to side_output<T>("late").
   template <class Agg, class R = typename Agg::Result>
@@ -400,6 +413,68 @@ class WindowedStream {
     return {graph, n.id};
   }
 
+  KeyedStream<K, T> keyed_;
+  WindowAssigner assigner_;
+  Timestamp lateness_ = 0;
+};
+
+/// A windowed stream whose aggregate is combined locally before the exchange (see
+/// WindowedStream::combine_locally).
+template <class K, class T>
+class CombinedWindowedStream {
+ public:
+  CombinedWindowedStream(KeyedStream<K, T> keyed, WindowAssigner assigner, Timestamp lateness)
+      : keyed_(std::move(keyed)), assigner_(std::move(assigner)), lateness_(lateness) {}
+
+  template <class Agg, class R = typename Agg::Result>
+  Stream<Windowed<K, R>> aggregate(Agg agg, std::string name = "window") const {
+    using Out = Windowed<K, R>;
+    auto fire = [agg](const K& k, Window w, const typename Agg::Acc& acc, Output<Out>& out) {
+      out.emit(Out{k, w, agg.result(acc)}, w.max_timestamp());
+    };
+    const bool fixed = assigner_.kind == WindowAssigner::Kind::tumbling ||
+                       assigner_.kind == WindowAssigner::Kind::sliding;
+    if (!fixed || assigner_.domain != TimeDomain::event_time) {
+      return WindowedStream<K, T, void>(keyed_, assigner_)
+          .allowed_lateness(std::chrono::milliseconds(lateness_))
+          .aggregate(std::move(agg), std::move(name));
+    }
+    using P = detail::Partial<K, T, typename Agg::Acc>;
+    const auto& upstream = keyed_.upstream();
+    const auto& graph = upstream.graph();
+    const auto in = upstream.edge();
+    const std::uint32_t parallelism = graph->nodes[static_cast<std::size_t>(in.from)].parallelism;
+    auto& local = detail::add_node<T>(*graph, name + "-local", in);
+    const int local_id = local.id;
+    local.parallelism = parallelism;  // fused into the upstream chain
+    local.outputs.emplace_back("main", detail::port_ops<P>());
+    local.make = [key = keyed_.key(), assigner = assigner_, agg](std::uint32_t,
+                                                                 const std::vector<void*>& outs) {
+      return detail::instance<T>(std::make_unique<detail::PaneCombineOp<K, T, Agg>>(
+          key, assigner, agg, static_cast<Output<P>*>(outs[0])));
+    };
+    auto hash = std::make_shared<std::function<std::uint64_t(const P&)>>(
+        [](const P& p) -> std::uint64_t { return std::hash<K>{}(p.key); });
+    auto& n = detail::add_node<P>(*graph, std::move(name),
+                                  Stream<P>(graph, local_id).edge(std::move(hash)));
+    n.outputs.emplace_back("main", detail::port_ops<Out>());
+    n.outputs.emplace_back("late", detail::port_ops<T>());
+    n.make = [assigner = assigner_, lateness = lateness_, agg = std::move(agg),
+              fire = std::move(fire)](std::uint32_t, const std::vector<void*>& outs) {
+      return detail::instance<P>(
+          std::make_unique<detail::CombinedWindowOp<K, T, Agg, Out, decltype(fire)>>(
+              assigner, lateness, agg, fire, static_cast<Output<Out>*>(outs[0]),
+              static_cast<Output<T>*>(outs[1])));
+    };
+    return {graph, n.id};
+  }
+
+  template <class F>
+  Stream<Windowed<K, T>> reduce(F f, std::string name = "window") const {
+    return aggregate(aggregates::Reduce<T, F>{std::move(f)}, std::move(name));
+  }
+
+ private:
   KeyedStream<K, T> keyed_;
   WindowAssigner assigner_;
   Timestamp lateness_ = 0;

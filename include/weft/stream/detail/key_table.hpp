@@ -27,6 +27,9 @@ class KeyTable {
   [[nodiscard]] bool empty() const { return entries_.empty(); }
   [[nodiscard]] auto begin() const { return entries_.begin(); }
   [[nodiscard]] auto end() const { return entries_.end(); }
+  /// Mutable entries: a table about to be cleared may have its values moved out.
+  [[nodiscard]] auto begin() { return entries_.begin(); }
+  [[nodiscard]] auto end() { return entries_.end(); }
 
   /// Room for `n` keys without growing the index or moving the entries.
   void reserve(std::size_t n) {
