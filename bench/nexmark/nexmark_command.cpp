@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -20,7 +22,7 @@ namespace {
 constexpr const char* usage_text =
     "usage: weft-bench nexmark [--query generator|q0|q1|q2|q3|q4|q5|q7|q8|q11] [--events N]\n"
     "                          [--parallelism P] [--output FILE] [--checkpoint-interval D]\n"
-    "                          [--rate EVENTS_PER_S] [--out-of-order-group N]\n"
+    "                          [--rate EVENTS_PER_S] [--out-of-order-group N] [--scaling N]\n"
     "       weft-bench nexmark --dump N [--output FILE]\n"
     "  --query              what to run (default generator: the generator alone)\n"
     "  --events N           events to generate (default 10000000)\n"
@@ -31,7 +33,10 @@ constexpr const char* usage_text =
     "                       (watermark alignment; default 2s; off: unaligned)\n"
     "  --rate R             event-time rate of the generator, events/s (default 10000)\n"
     "  --out-of-order-group N  shuffle timestamps within groups of N events (default 1)\n"
-    "  --dump N             write the first N generated events as JSON lines and stop\n";
+    "  --dump N             write the first N generated events as JSON lines and stop\n"
+    "  --scaling N          N rounds of the generator alone and the query, each at\n"
+    "                       parallelism 1 and --parallelism (default 2), back to back;\n"
+    "                       then one line with the median speed-ups\n";
 
 Result<std::uint64_t> parse_count(std::string_view flag, std::string_view v) {
   std::uint64_t n = 0;
@@ -102,7 +107,7 @@ int dump(const NexmarkOptions& o) {
 }
 
 // The generator alone: P threads, each generating its share into one reused Event.
-int measure_generator(const NexmarkOptions& o) {
+int measure_generator(const NexmarkOptions& o, double* seconds_out = nullptr) {
   GeneratorConfig config = o.generator;
   config.max_events = o.events;
   std::vector<std::uint64_t> checksums(o.parallelism);
@@ -129,6 +134,55 @@ int measure_generator(const NexmarkOptions& o) {
       "\"seconds\":%.4f,\"events_per_s\":%.0f,\"checksum\":%llu}\n",
       static_cast<unsigned long long>(o.events), o.parallelism, seconds,
       static_cast<double>(o.events) / seconds, static_cast<unsigned long long>(checksum));
+  std::fflush(stdout);
+  if (seconds_out != nullptr) *seconds_out = seconds;
+  return 0;
+}
+
+double median(std::vector<double> v) {
+  std::ranges::sort(v);
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string json_list(const std::vector<double>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += fmt::format("{}{:.2f}", i ? "," : "", v[i]);
+  return out + "]";
+}
+
+// How much faster parallelism P runs than 1, with the generator alone beside it: on a shared
+// host two busy cores are often slower than one, and the generator's own speed-up in the same
+// round says what the machine allowed. Rounds alternate 1 and P back to back.
+int measure_scaling(const NexmarkOptions& o) {
+  const unsigned wide = o.parallelism > 1 ? o.parallelism : 2;
+  std::vector<double> query_ratios;
+  std::vector<double> generator_ratios;
+  for (unsigned round = 0; round < o.scaling_rounds; ++round) {
+    std::array<double, 2> gen{};
+    std::array<double, 2> query{};
+    for (int i = 0; i < 2; ++i) {
+      NexmarkOptions one = o;
+      one.parallelism = i == 0 ? 1 : wide;
+      one.output.reset();
+      if (int rc = measure_generator(one, &gen[i]); rc != 0) return rc;
+      if (o.query != "generator") {
+        if (int rc = run_nexmark_query(one, &query[i]); rc != 0) return rc;
+      }
+    }
+    generator_ratios.push_back(gen[0] / gen[1]);
+    if (o.query != "generator") query_ratios.push_back(query[0] / query[1]);
+  }
+  std::string line =
+      fmt::format(R"({{"suite":"nexmark","query":"{}","events":{},"scaling":"p{}/p1","rounds":{},)",
+                  o.query, o.events, wide, o.scaling_rounds);
+  if (!query_ratios.empty()) {
+    line += fmt::format(R"("speedup_median":{:.2f},"speedups":{},)", median(query_ratios),
+                        json_list(query_ratios));
+  }
+  line += fmt::format(R"("generator_speedup_median":{:.2f},"generator_speedups":{}}})",
+                      median(generator_ratios), json_list(generator_ratios));
+  std::puts(line.c_str());
   std::fflush(stdout);
   return 0;
 }
@@ -195,6 +249,13 @@ Result<NexmarkOptions> parse_nexmark_options(std::span<const char* const> args) 
       auto n = parse_count(flag, v);
       if (!n) return std::unexpected(n.error());
       o.dump = *n;
+    } else if (flag == "--scaling") {
+      auto n = parse_count(flag, v);
+      if (!n || *n == 0 || *n > 1000) {
+        return fail(Errc::invalid_argument,
+                    fmt::format("--scaling needs a number of rounds 1..1000, got '{}'", v));
+      }
+      o.scaling_rounds = static_cast<unsigned>(*n);
     } else if (flag == "--rate") {
       auto n = parse_count(flag, v);
       if (!n || *n == 0) {
@@ -226,6 +287,7 @@ int run_nexmark_command(int argc, const char* const* argv) {
     return 2;
   }
   if (o->dump) return dump(*o);
+  if (o->scaling_rounds > 0) return measure_scaling(*o);
   if (o->query == "generator") return measure_generator(*o);
   return run_nexmark_query(*o);
 }

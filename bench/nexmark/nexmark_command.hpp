@@ -22,7 +22,10 @@ struct NexmarkOptions {
   /// Watermark alignment of the generator's subtasks (docs/nexmark.md); 0 ("off"): none.
   std::chrono::milliseconds max_drift{2'000};
   std::optional<std::uint64_t> dump;  // write the first N events as JSON lines and stop
-  GeneratorConfig generator;          // max_events is set from `events`
+  /// --scaling N: N rounds of the generator alone and the query, each at parallelism 1 and
+  /// `parallelism` (2 unless given), back to back; then the median ratios.
+  unsigned scaling_rounds = 0;
+  GeneratorConfig generator;  // max_events is set from `events`
 };
 
 /// The queries `--query` accepts besides "generator".
@@ -41,7 +44,8 @@ int run_nexmark_command(int argc, const char* const* argv);
 
 /// Runs `options.query` (a q* name) over `options.events` generated events, prints one JSON
 /// line {"suite":"nexmark","query":...,"events":...,"parallelism":...,"events_per_s":...}
-/// and writes the result rows to `options.output`. Returns the exit code.
-int run_nexmark_query(const NexmarkOptions& options);
+/// and writes the result rows to `options.output`. Returns the exit code; `seconds`, if given,
+/// receives the run's duration.
+int run_nexmark_query(const NexmarkOptions& options, double* seconds = nullptr);
 
 }  // namespace weft::nexmark

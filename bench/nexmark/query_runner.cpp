@@ -13,7 +13,7 @@
 
 namespace weft::nexmark {
 
-int run_nexmark_query(const NexmarkOptions& o) {
+int run_nexmark_query(const NexmarkOptions& o, double* seconds) {
   namespace fs = std::filesystem;
   std::string pattern = (fs::temp_directory_path() / "weft-nexmark-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
@@ -47,6 +47,7 @@ int run_nexmark_query(const NexmarkOptions& o) {
                         run->seconds, static_cast<double>(o.events) / run->seconds)
                 .c_str());
   std::fflush(stdout);
+  if (seconds != nullptr) *seconds = run->seconds;
   return 0;
 }
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -73,6 +75,8 @@ TEST(NexmarkCommand, BadArgumentsAreNamed) {
   EXPECT_NE(parse_error({"--bogus", "1"}).find("'--bogus'"), std::string::npos);
   EXPECT_NE(parse_error({"--events"}).find("'--events'"), std::string::npos);
   EXPECT_NE(parse_error({"--rate", "0"}).find("--rate"), std::string::npos);
+  EXPECT_NE(parse_error({"--scaling", "0"}).find("--scaling"), std::string::npos);
+  EXPECT_NE(parse_error({"--scaling", "many"}).find("'many'"), std::string::npos);
   EXPECT_EQ(run({"--query", "q6"}), 2);
 }
 
@@ -105,6 +109,37 @@ TEST(NexmarkCommand, GeneratorPrintsOneJsonLine) {
   EXPECT_EQ(j.at("events"), 20000);
   EXPECT_EQ(j.at("parallelism"), 2);
   EXPECT_GT(j.at("events_per_s").get<double>(), 0);
+}
+
+TEST(NexmarkCommand, ScalingRunsBothParallelismsPerRoundThenTheMedians) {
+  EXPECT_EQ(parse({"--scaling", "3"})->scaling_rounds, 3u);
+  testing::internal::CaptureStdout();
+  ASSERT_EQ(run({"--query", "q5", "--events", "100000", "--scaling", "2"}), 0);
+  std::vector<nlohmann::json> lines;
+  std::istringstream out(testing::internal::GetCapturedStdout());
+  for (std::string line; std::getline(out, line);) lines.push_back(nlohmann::json::parse(line));
+  // Per round: the generator and the query at parallelism 1, then both at 2; then the summary.
+  ASSERT_EQ(lines.size(), 9u);
+  for (std::size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(lines[i].at("query"), i % 2 == 0 ? "generator" : "q5") << i;
+    EXPECT_EQ(lines[i].at("parallelism"), i % 4 < 2 ? 1 : 2) << i;
+  }
+  const auto& summary = lines[8];
+  EXPECT_EQ(summary.at("scaling"), "p2/p1");
+  EXPECT_EQ(summary.at("rounds"), 2);
+  ASSERT_EQ(summary.at("speedups").size(), 2u);
+  ASSERT_EQ(summary.at("generator_speedups").size(), 2u);
+  // Each round's speed-up is its p1 seconds over its p2 seconds (as printed: to the ms).
+  for (std::size_t r = 0; r < 2; ++r) {
+    const double p1 = lines[4 * r + 1].at("seconds").get<double>();
+    const double p2 = lines[4 * r + 3].at("seconds").get<double>();
+    const double got = summary.at("speedups")[r].get<double>();
+    EXPECT_GE(got, (p1 - 0.0005) / (p2 + 0.0005) - 0.005) << r;
+    EXPECT_LE(got, (p1 + 0.0005) / std::max(p2 - 0.0005, 1e-9) + 0.005) << r;
+  }
+  const auto s = summary.at("speedups");
+  EXPECT_NEAR(summary.at("speedup_median").get<double>(),
+              (s[0].get<double>() + s[1].get<double>()) / 2, 0.01);
 }
 
 TEST(NexmarkCommand, QueryWritesTheSameRowsAsTheReference) {
