@@ -491,18 +491,28 @@ std::vector<std::byte> snapshot_of(CountOp& op) {
   return blob;
 }
 
-RC_GTEST_PROP(PaneProperty, SlidingAndTumblingWindowsFireAsTheRecordsSay, ()) {
-  const auto slide = *rc::gen::inRange<Timestamp>(1, 30);
-  // Mostly whole multiples of the slide (the usual windows), sometimes any size (small panes,
-  // or gaps between windows when the slide is the larger).
-  const auto size = *rc::gen::weightedOneOf<Timestamp>(
+/// Sliding windows for a property: mostly whole multiples of the slide (the usual windows),
+/// sometimes any size (small panes, or gaps between windows when the slide is the larger).
+struct FixedCase {
+  Timestamp slide = 0, size = 0, offset = 0, lateness = 0;
+  WindowAssigner assigner;
+};
+FixedCase draw_fixed_case() {
+  FixedCase c;
+  c.slide = *rc::gen::inRange<Timestamp>(1, 30);
+  c.size = *rc::gen::weightedOneOf<Timestamp>(
       {{3, rc::gen::map(rc::gen::inRange<Timestamp>(1, 6),
-                        [slide](Timestamp m) { return m * slide; })},
+                        [slide = c.slide](Timestamp m) { return m * slide; })},
        {1, rc::gen::inRange<Timestamp>(1, 60)}});
-  const auto offset = *rc::gen::inRange<Timestamp>(0, 20);
-  const auto lateness = *rc::gen::element<Timestamp>(0, 0, 7, 40);
-  const auto assigner = sliding(std::chrono::milliseconds(size), std::chrono::milliseconds(slide),
-                                std::chrono::milliseconds(offset));
+  c.offset = *rc::gen::inRange<Timestamp>(0, 20);
+  c.lateness = *rc::gen::element<Timestamp>(0, 0, 7, 40);
+  c.assigner = sliding(std::chrono::milliseconds(c.size), std::chrono::milliseconds(c.slide),
+                       std::chrono::milliseconds(c.offset));
+  return c;
+}
+
+RC_GTEST_PROP(PaneProperty, SlidingAndTumblingWindowsFireAsTheRecordsSay, ()) {
+  const auto [slide, size, offset, lateness, assigner] = draw_fixed_case();
   SlidingModel model(size, slide, offset, lateness);
   auto h = std::make_unique<FixedHarness>(assigner, lateness);
   std::vector<std::tuple<std::int64_t, Timestamp, std::uint64_t>> fired;
@@ -590,15 +600,7 @@ struct CombinedHarness {
 };
 
 RC_GTEST_PROP(PaneProperty, LocallyCombinedWindowsFireAsTheRecordsSay, ()) {
-  const auto slide = *rc::gen::inRange<Timestamp>(1, 30);
-  const auto size = *rc::gen::weightedOneOf<Timestamp>(
-      {{3, rc::gen::map(rc::gen::inRange<Timestamp>(1, 6),
-                        [slide](Timestamp m) { return m * slide; })},
-       {1, rc::gen::inRange<Timestamp>(1, 60)}});
-  const auto offset = *rc::gen::inRange<Timestamp>(0, 20);
-  const auto lateness = *rc::gen::element<Timestamp>(0, 0, 7, 40);
-  const auto assigner = sliding(std::chrono::milliseconds(size), std::chrono::milliseconds(slide),
-                                std::chrono::milliseconds(offset));
+  const auto [slide, size, offset, lateness, assigner] = draw_fixed_case();
   SlidingModel model(size, slide, offset, lateness);
   auto h = std::make_unique<CombinedHarness>(assigner, lateness);
   std::vector<std::tuple<std::int64_t, Timestamp, std::uint64_t>> fired;
