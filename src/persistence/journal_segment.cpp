@@ -264,9 +264,9 @@ Result<FrameScan> scan_frames(
   }
 }
 
-void encode_chunk(std::string& out, std::uint64_t count, std::string_view records) {
-  put_varint(out, count);
-  out.append(records);
+void encode_chunk(std::string& out, std::span<const std::string_view> records) {
+  put_varint(out, records.size());
+  for (auto r : records) out.append(r);
 }
 
 std::optional<std::uint64_t> chunk_count(std::string_view chunk) {

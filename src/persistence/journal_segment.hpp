@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,8 +117,8 @@ struct FrameScan {
                                                              std::uint64_t first);
 
 /// A chunk: varint count ‖ (varint len ‖ record)*, the records of consecutive sequence
-/// numbers from the one in its key. `records` is the (varint len ‖ record)* part.
-void encode_chunk(std::string& out, std::uint64_t count, std::string_view records);
+/// numbers from the one in its key. Each of `records` is one (varint len ‖ record).
+void encode_chunk(std::string& out, std::span<const std::string_view> records);
 
 /// The error of a chunk whose framing is damaged: Errc::corrupted naming the persistence id
 /// and the chunk's first sequence number.

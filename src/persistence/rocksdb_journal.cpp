@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -234,20 +235,19 @@ struct RocksDbJournal::Impl {
     std::uint64_t tail_generation = 0;
   };
 
-  // Events of one persistence id committed since the last seal, for readers until folded.
+  // Events of one persistence id committed since the last seal, for readers until folded. The
+  // records stay where the appending thread encoded them (the generation keeps those buffers):
+  // the writer only notes where each one is.
   struct Tail {
     std::uint64_t first_seq = 0;
     std::uint64_t epoch = 0;
-    const PidState* state = nullptr;   // deleted_to is read by the fold
-    const std::string* key = nullptr;  // the pid, as the generation's map holds it
-    bool write_meta = false;           // new pid or new epoch: the fold writes its meta
-    std::string records;               // (varint len ‖ record)*, a chunk body
-    std::vector<std::uint32_t> starts;
-    [[nodiscard]] std::uint64_t last_seq() const { return first_seq + starts.size() - 1; }
+    const PidState* state = nullptr;        // deleted_to is read by the fold
+    const std::string* key = nullptr;       // the pid, as the generation's map holds it
+    bool write_meta = false;                // new pid or new epoch: the fold writes its meta
+    std::vector<std::string_view> records;  // each varint len ‖ record, as a chunk frames it
+    [[nodiscard]] std::uint64_t last_seq() const { return first_seq + records.size() - 1; }
     [[nodiscard]] std::string_view record(std::uint64_t seq) const {
-      const auto i = static_cast<std::size_t>(seq - first_seq);
-      const std::size_t end = i + 1 < starts.size() ? starts[i + 1] : records.size();
-      std::string_view framed = std::string_view(records).substr(starts[i], end - starts[i]);
+      const std::string_view framed = records[static_cast<std::size_t>(seq - first_seq)];
       std::size_t pos = 0;
       (void)get_varint(framed, pos);
       return framed.substr(pos);
@@ -263,6 +263,8 @@ struct RocksDbJournal::Impl {
   struct Generation {
     std::unordered_map<std::string, Tail> pids;
     std::unordered_map<std::string, std::vector<TagRef>> tags;
+    // The appends' encoded entries, which the tails point into (a deque: never moved).
+    std::deque<std::string> buffers;
     std::uint64_t first_group = 0;
     std::uint64_t last_group = 0;
     std::uint64_t last_offset = 0;
@@ -311,13 +313,11 @@ struct RocksDbJournal::Impl {
   Generation current;
   std::uint64_t generation = 1;  // of `current`; a seal starts the next
   std::unique_ptr<Generation> sealed;
-  // The record buffers of the last folded generation, for the next tails to reuse: their pages
-  // are already touched and sized for each pid, so the writer neither faults in fresh memory
-  // nor regrows a buffer from 256 bytes for every pid of every generation (together ~40% of
-  // the writer thread's samples at full rate). Given back when the writer idles.
+  // The record indexes of the last folded generation, for the next tails to reuse: sized for
+  // each pid already, so the writer does not regrow them from nothing for every pid of every
+  // generation. Given back when the writer idles.
   struct TailBuffers {
-    std::string records;
-    std::vector<std::uint32_t> starts;
+    std::vector<std::string_view> records;
   };
   std::vector<TailBuffers> spare_tails;
   std::uint64_t folded_group = 0;
@@ -704,13 +704,8 @@ struct RocksDbJournal::Impl {
         t.key = &it->first;
         if (!spare_tails.empty()) {
           t.records = std::move(spare_tails.back().records);
-          t.starts = std::move(spare_tails.back().starts);
           spare_tails.pop_back();
           t.records.clear();
-          t.starts.clear();
-        }
-        if (t.records.capacity() < 2 * op->data.size()) {
-          t.records.reserve(std::max<std::size_t>(256, 2 * op->data.size()));
         }
         st.tail = &t;
         st.tail_generation = generation;
@@ -722,16 +717,17 @@ struct RocksDbJournal::Impl {
         st.in_meta = true;
         st.meta_epoch = op->epoch;
       }
-      // op->data is the append's segment entries, as the caller's thread encoded them.
-      const std::string_view entries(op->data);
+      // op->data is the append's segment entries, as the caller's thread encoded them; it moves
+      // into the generation (a string's heap buffer stays put), and the tail points into it.
+      current.buffers.push_back(std::move(op->data));
+      const std::string_view entries(current.buffers.back());
       std::size_t pos = 0;
       for (std::size_t i = 0; i < op->events; ++i) {
         (void)get_bytes(entries, pos);   // pid
         (void)get_varint(entries, pos);  // sequence number
-        const auto rec = get_bytes(entries, pos).value_or(std::string_view());
-        t.starts.push_back(static_cast<std::uint32_t>(t.records.size()));
-        put_varint(t.records, rec.size());
-        t.records.append(rec);
+        const std::size_t framed = pos;
+        (void)get_bytes(entries, pos);  // varint len ‖ record
+        t.records.push_back(entries.substr(framed, pos - framed));
       }
       for (const auto& [seq, tag] : op->tags) {
         current.tags[tag].push_back(TagRef{++o, t.key, seq});
@@ -811,7 +807,7 @@ struct RocksDbJournal::Impl {
       std::vector<TailBuffers> spare;
       spare.reserve(done->pids.size());
       for (auto& [pid, t] : done->pids) {
-        spare.push_back(TailBuffers{std::move(t.records), std::move(t.starts)});
+        spare.push_back(TailBuffers{std::move(t.records)});
       }
       done.reset();
       {
@@ -851,13 +847,14 @@ struct RocksDbJournal::Impl {
       const std::uint64_t deleted_to = t.state->deleted_to;
       std::size_t i =
           deleted_to >= t.first_seq ? static_cast<std::size_t>(deleted_to - t.first_seq + 1) : 0;
-      while (i < t.starts.size()) {
-        std::size_t j = i + 1;
-        while (j < t.starts.size() && t.starts[j] - t.starts[i] < kChunkBytes) ++j;
-        const std::size_t end = j < t.starts.size() ? t.starts[j] : t.records.size();
+      while (i < t.records.size()) {
+        std::size_t j = i;
+        std::size_t bytes = 0;
+        for (; j < t.records.size() && (j == i || bytes < kChunkBytes); ++j) {
+          bytes += t.records[j].size();
+        }
         value.clear();
-        encode_chunk(value, j - i,
-                     std::string_view(t.records).substr(t.starts[i], end - t.starts[i]));
+        encode_chunk(value, std::span<const std::string_view>(t.records).subspan(i, j - i));
         batch.Put(cf(kJournalCf), journal_key(pid, t.first_seq + i), value);
         i = j;
       }
