@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/sst_file_writer.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -501,6 +502,47 @@ TEST(RocksDbJournal, LogFilesRollOverAndAreReleasedOnceFolded) {
   EXPECT_EQ(j->events_by_tag("t", 0, 1000).get().value().size(), kEvents);
   EXPECT_EQ(j->last_offset(), kEvents);
   ASSERT_TRUE(j->append(batch("odd", kEvents / 2 + 1, 1)).get().has_value());
+}
+
+// A fold writes table files into fold/ and ingests them in one step; a crash before that leaves
+// files that were never ingested. The next open removes them, and they change nothing.
+TEST(RocksDbJournal, TableFilesOfAnInterruptedFoldAreRemovedAndNeverRead) {
+  TempDir dir;
+  JournalOptions o;
+  o.directory = dir.db();
+  o.fold_bytes = 4u << 10;
+  {
+    auto j = RocksDbJournal::open(o).value();
+    ASSERT_TRUE(j->append(batch("p", 1, 20, {"t"})).get().has_value());
+  }
+  const std::string fold_dir = dir.db() + "/fold";
+  ASSERT_TRUE(fs::is_directory(fold_dir));  // the folds above used it
+  EXPECT_TRUE(fs::is_empty(fold_dir));      // and left nothing behind
+  // What a fold interrupted after writing its journal file holds: a real table file, whose
+  // event 1 of "p" says something else.
+  {
+    rocksdb::SstFileWriter w{rocksdb::EnvOptions{}, rocksdb::Options{}};
+    ASSERT_TRUE(w.Open(fold_dir + "/journal.sst").ok());
+    std::string chunk;
+    std::string record;
+    auto other = event("p", 1);
+    other.manifest = "other.Event";
+    encode_record(record, journal_key("p", 1), other, 0);
+    put_varint(chunk, 1);
+    put_varint(chunk, record.size());
+    chunk += record;
+    ASSERT_TRUE(w.Put(journal_key("p", 1), chunk).ok());
+    ASSERT_TRUE(w.Finish().ok());
+  }
+  auto j = RocksDbJournal::open(o).value();
+  EXPECT_TRUE(fs::is_empty(fold_dir));
+  ASSERT_TRUE(j->append(batch("p", 21, 20, {"t"})).get().has_value());
+  j.reset();  // folds what is left
+  j = RocksDbJournal::open(o).value();
+  auto all = j->read("p", 1, UINT64_MAX, 100).get().value();
+  ASSERT_EQ(all.size(), 40u);
+  for (std::uint64_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], event("p", i + 1, {"t"}));
+  EXPECT_EQ(j->events_by_tag("t", 0, 100).get().value().size(), 40u);
 }
 
 // A tiny fold threshold folds the log many times while appenders and readers run: every read
