@@ -225,7 +225,8 @@ struct RocksDbJournal::Impl {
     std::vector<std::pair<std::uint64_t, std::string>> tags;  // (sequence nr, tag)
     Promise<std::uint64_t> promise;
     SteadyClock::time_point enqueued;
-    PidState* state = nullptr;  // set by the writer when it accepts an append
+    std::uint64_t pid_hash = 0;  // PidTable::hash of persistence_id, by the enqueuing thread
+    PidState* state = nullptr;   // set by the writer when it accepts an append
   };
 
   // What the writer knows of a persistence id: loaded from meta on first use, then kept.
@@ -240,6 +241,68 @@ struct RocksDbJournal::Impl {
     // The pid's tail in the current generation, valid while tail_generation matches.
     Tail* tail = nullptr;
     std::uint64_t tail_generation = 0;
+  };
+
+  // The writer's index of pids: open addressing over (hash, entry) slots, the hash computed by
+  // the thread that enqueued the op. The writer looks up every append's pid; with a node-based
+  // map that was a bucket and a node fetched from memory one after the other (~19% of the
+  // writer's samples at full rate), while here it can prefetch the slots and entries of the
+  // ops a few places ahead of the one it stages.
+  class PidTable {
+   public:
+    static std::uint64_t hash(std::string_view pid) { return std::hash<std::string_view>{}(pid); }
+
+    void prefetch_slot(std::uint64_t h) const { __builtin_prefetch(&slots_[h & mask()]); }
+    // Once its slot is cached: the entry of the first slot with that hash.
+    void prefetch_entry(std::uint64_t h) const {
+      for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
+        const Slot& slot = slots_[i];
+        if (slot.entry == nullptr) return;
+        if (slot.hash == h) {
+          __builtin_prefetch(slot.entry);
+          __builtin_prefetch(reinterpret_cast<const char*>(slot.entry) + 64);
+          return;
+        }
+      }
+    }
+    [[nodiscard]] PidState* find(std::string_view pid, std::uint64_t h) {
+      for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
+        const Slot& slot = slots_[i];
+        if (slot.entry == nullptr) return nullptr;
+        if (slot.hash == h && slot.entry->pid == pid) return &slot.entry->state;
+      }
+    }
+    PidState* insert(std::string pid, std::uint64_t h, PidState state) {
+      if (2 * (entries_.size() + 1) > slots_.size()) grow();
+      entries_.push_back(Entry{std::move(pid), state});
+      place(h, &entries_.back());
+      return &entries_.back().state;
+    }
+
+   private:
+    struct Entry {
+      std::string pid;
+      PidState state;
+    };
+    struct Slot {
+      std::uint64_t hash = 0;
+      Entry* entry = nullptr;
+    };
+    [[nodiscard]] std::size_t mask() const { return slots_.size() - 1; }
+    void place(std::uint64_t h, Entry* e) {
+      std::size_t i = h & mask();
+      while (slots_[i].entry != nullptr) i = (i + 1) & mask();
+      slots_[i] = Slot{h, e};
+    }
+    void grow() {
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      for (const Slot& slot : old) {
+        if (slot.entry != nullptr) place(slot.hash, slot.entry);
+      }
+    }
+    std::vector<Slot> slots_ = std::vector<Slot>(1024);  // a power of two, at most half full
+    std::deque<Entry> entries_;                          // never moved
   };
 
   // Events of one persistence id committed since the last seal, for readers until folded. The
@@ -308,7 +371,7 @@ struct RocksDbJournal::Impl {
   std::unique_ptr<SegmentLog> log;
   std::vector<std::string_view> parts;  // of the segment being written
   std::uint64_t legacy_log_last = 0;    // the last segment found in the `log` family
-  std::unordered_map<std::string, PidState> pids;
+  PidTable pids;
   std::uint64_t offset = 0;
   std::uint64_t next_group = 1;
   bool needs_resume = false;
@@ -439,14 +502,12 @@ struct RocksDbJournal::Impl {
     return std::make_pair(m, meta->has_value());
   }
 
-  Result<PidState*> state_for(const std::string& pid) {
-    auto it = pids.find(pid);
-    if (it != pids.end()) return &it->second;
+  Result<PidState*> state_for(const std::string& pid, std::uint64_t hash) {
+    if (PidState* st = pids.find(pid, hash)) return st;
     auto stored = stored_state(pid);
     if (!stored) return std::unexpected(stored.error());
     const auto& [m, in_meta] = *stored;
-    PidState st{m.highest, m.epoch, m.deleted_to, in_meta, m.epoch};
-    return &pids.emplace(pid, st).first->second;
+    return pids.insert(pid, hash, PidState{m.highest, m.epoch, m.deleted_to, in_meta, m.epoch});
   }
 
   // ---- writer thread -------------------------------------------------------------------
@@ -501,7 +562,7 @@ struct RocksDbJournal::Impl {
 
   // Validates `op` against the writer's state; false if refused.
   bool stage_append(Op& op, std::vector<std::pair<PidState*, PidState>>& undo) {
-    auto st = state_for(op.persistence_id);
+    auto st = state_for(op.persistence_id, op.pid_hash);
     if (!st) {
       refuse(op, st.error());
       return false;
@@ -531,7 +592,7 @@ struct RocksDbJournal::Impl {
   // Stages removing the chunks whole below `to` and records deleted_to; reads skip the rest.
   Result<std::uint64_t> stage_delete(Op& op, rocksdb::WriteBatch& batch,
                                      std::vector<std::pair<PidState*, PidState>>& undo) {
-    auto st = state_for(op.persistence_id);
+    auto st = state_for(op.persistence_id, op.pid_hash);
     if (!st) return std::unexpected(st.error());
     PidState& s = **st;
     const std::uint64_t to = std::min(op.to, s.highest);
@@ -592,7 +653,15 @@ struct RocksDbJournal::Impl {
     std::vector<std::pair<Op*, std::uint64_t>> accepted;  // op, its result
     const std::uint64_t offset_before = offset;
     std::uint64_t events = 0;
-    for (auto& op : group) {
+    // The pids' slots are fetched kAhead ops ahead and their entries half as far.
+    constexpr std::size_t kAhead = 16;
+    for (std::size_t i = 0; i < std::min(kAhead, group.size()); ++i) {
+      pids.prefetch_slot(group[i].pid_hash);
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (i + kAhead < group.size()) pids.prefetch_slot(group[i + kAhead].pid_hash);
+      if (i + kAhead / 2 < group.size()) pids.prefetch_entry(group[i + kAhead / 2].pid_hash);
+      Op& op = group[i];
       Result<std::uint64_t> r = 0;
       switch (op.kind) {
         case Kind::append:
@@ -700,7 +769,8 @@ struct RocksDbJournal::Impl {
     std::uint64_t o = offset_before;
     std::lock_guard lock(tail_mutex);
     if (current.pids.empty()) current.first_group = next_group;
-    for (auto& [op, result] : accepted) {
+    for (std::size_t i = 0; i < accepted.size(); ++i) {
+      Op* op = accepted[i].first;
       if (op->kind != Kind::append) continue;
       PidState& st = *op->state;
       if (st.tail_generation != generation) {
@@ -1004,7 +1074,7 @@ struct RocksDbJournal::Impl {
       put_journal_key(key, pid, e.sequence_nr);
       auto rec = decode_record(key, e.record, pid, e.sequence_nr);
       if (!rec) return std::unexpected(rec.error());
-      auto st = state_for(pid);
+      auto st = state_for(pid, PidTable::hash(pid));
       if (!st) return std::unexpected(st.error());
       // Meta may be ahead of the log: a fold interrupted by a crash can have stored a
       // pid's meta (and chunks) without its end marker, so the segments it covered are
@@ -1462,6 +1532,7 @@ struct RocksDbJournal::Impl {
 
   Future<std::uint64_t> enqueue(Op op) {
     auto future = op.promise.future();
+    op.pid_hash = PidTable::hash(op.persistence_id);
     bool was_empty = false;
     {
       std::lock_guard lock(mutex);
