@@ -368,6 +368,8 @@ struct RocksDbJournal::Impl {
   std::thread writer;
 
   // Writer thread only (the folder releases log files).
+  std::vector<std::pair<PidState*, PidState>> commit_undo;
+  std::vector<std::pair<Op*, std::uint64_t>> commit_accepted;
   std::unique_ptr<SegmentLog> log;
   std::vector<std::string_view> parts;  // of the segment being written
   std::uint64_t legacy_log_last = 0;    // the last segment found in the `log` family
@@ -649,8 +651,12 @@ struct RocksDbJournal::Impl {
   void commit(std::span<Op> group, rocksdb::WriteBatch& batch, std::string& header,
               std::string& trailer) {
     batch.Clear();
-    std::vector<std::pair<PidState*, PidState>> undo;
-    std::vector<std::pair<Op*, std::uint64_t>> accepted;  // op, its result
+    // Members, not locals: a group of thousands of appends would allocate them afresh (and
+    // fault in their pages) for every commit.
+    auto& undo = commit_undo;
+    auto& accepted = commit_accepted;  // op, its result
+    undo.clear();
+    accepted.clear();
     const std::uint64_t offset_before = offset;
     std::uint64_t events = 0;
     // The pids' slots are fetched kAhead ops ahead and their entries half as far.
