@@ -53,8 +53,6 @@ enum Cf : std::size_t { kDefault, kJournalCf, kTagsCf, kMetaCf, kSnapshotsCf, kL
 // decodes from there, so chunks bound the work wasted before it.
 constexpr std::size_t kChunkBytes = 32u << 10;
 constexpr std::size_t kTagChunkEntries = 1024;
-// The fold writes in batches of about this size, so appends are never stuck behind one huge
-// write.
 // A writer idle this long gives back the record buffers kept for reuse.
 constexpr auto kIdleRelease = std::chrono::seconds(1);
 
@@ -960,14 +958,14 @@ struct RocksDbJournal::Impl {
 
     // Chunks, pid by pid in key order (a pid's name is encoded prefix-free).
     using PidTail = std::pair<const std::string, Tail>;
-    std::vector<std::pair<std::string, const PidTail*>> pids;
-    pids.reserve(g.pids.size());
-    for (const auto& entry : g.pids) pids.emplace_back(journal_key(entry.first, 0), &entry);
-    std::sort(pids.begin(), pids.end(),
+    std::vector<std::pair<std::string, const PidTail*>> by_key;
+    by_key.reserve(g.pids.size());
+    for (const auto& entry : g.pids) by_key.emplace_back(journal_key(entry.first, 0), &entry);
+    std::sort(by_key.begin(), by_key.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     auto r = table(kJournalCf, "journal", [&](const Put& put) {
       std::string value;
-      for (const auto& [ignored, entry] : pids) {
+      for (const auto& [first_key, entry] : by_key) {
         const auto& [pid, t] = *entry;
         const std::uint64_t deleted_to = t.state->deleted_to;
         std::size_t i =
@@ -990,15 +988,15 @@ struct RocksDbJournal::Impl {
     if (!r) return r;
 
     using TagRefs = std::pair<const std::string, std::vector<TagRef>>;
-    std::vector<std::pair<std::string, const TagRefs*>> tags;
-    tags.reserve(g.tags.size());
-    for (const auto& entry : g.tags) tags.emplace_back(tag_key(entry.first, 0), &entry);
-    std::sort(tags.begin(), tags.end(),
+    std::vector<std::pair<std::string, const TagRefs*>> tags_by_key;
+    tags_by_key.reserve(g.tags.size());
+    for (const auto& entry : g.tags) tags_by_key.emplace_back(tag_key(entry.first, 0), &entry);
+    std::sort(tags_by_key.begin(), tags_by_key.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     r = table(kTagsCf, "tags", [&](const Put& put) {
       std::vector<TagEntry> entries;
       std::string value;
-      for (const auto& [ignored, entry] : tags) {
+      for (const auto& [first_key, entry] : tags_by_key) {
         const auto& [tag, refs] = *entry;
         for (std::size_t i = 0; i < refs.size(); i += kTagChunkEntries) {
           entries.clear();
