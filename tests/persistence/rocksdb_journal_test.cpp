@@ -488,9 +488,11 @@ TEST(RocksDbJournal, LogFilesRollOverAndAreReleasedOnceFolded) {
       ASSERT_TRUE(j->append(b).get().has_value());
     }
     // 400 frames of one page each would take 25 files or more; folded ones were let go as it
-    // went (a few more than the four a fold spans remain: the log also moves from a growing
-    // file to a spare as soon as one is ready).
-    EXPECT_LE(log_files(), 8u);
+    // went. What may remain: the generation being folded and the one being filled, each up to
+    // four thresholds when appends outrun the fold (a threshold is ~16 one-page frames here,
+    // four of them about four files; each fold syncs its table files and RocksDB's MANIFEST,
+    // slow under ASan), and the file in use. 10 were seen in a CI run.
+    EXPECT_LE(log_files(), 12u);
   }
   EXPECT_EQ(log_files(), 1u);  // closing folds everything; the file in use stays
   auto j = open_at(dir.db());
