@@ -386,10 +386,7 @@ struct RocksDbJournal::Impl {
   // The record indexes of the last folded generation, for the next tails to reuse: sized for
   // each pid already, so the writer does not regrow them from nothing for every pid of every
   // generation. Given back when the writer idles.
-  struct TailBuffers {
-    std::vector<std::string_view> records;
-  };
-  std::vector<TailBuffers> spare_tails;
+  std::vector<std::vector<std::string_view>> spare_tails;
   std::uint64_t folded_group = 0;
   bool fold_stop = false;
   std::thread folder;
@@ -773,8 +770,7 @@ struct RocksDbJournal::Impl {
     std::uint64_t o = offset_before;
     std::lock_guard lock(tail_mutex);
     if (current.pids.empty()) current.first_group = next_group;
-    for (std::size_t i = 0; i < accepted.size(); ++i) {
-      Op* op = accepted[i].first;
+    for (auto& [op, result] : accepted) {
       if (op->kind != Kind::append) continue;
       PidState& st = *op->state;
       if (st.tail_generation != generation) {
@@ -784,7 +780,7 @@ struct RocksDbJournal::Impl {
         t.state = &st;
         t.key = &it->first;
         if (!spare_tails.empty()) {
-          t.records = std::move(spare_tails.back().records);
+          t.records = std::move(spare_tails.back());
           spare_tails.pop_back();
           t.records.clear();
         }
@@ -885,10 +881,10 @@ struct RocksDbJournal::Impl {
         done = std::move(sealed);
       }
       fold_cv.notify_all();
-      std::vector<TailBuffers> spare;
+      std::vector<std::vector<std::string_view>> spare;
       spare.reserve(done->pids.size());
       for (auto& [pid, t] : done->pids) {
-        spare.push_back(TailBuffers{std::move(t.records)});
+        spare.push_back(std::move(t.records));
       }
       done.reset();
       {
@@ -901,7 +897,7 @@ struct RocksDbJournal::Impl {
 
   // Frees the spare tail buffers; true if a fold is in flight (it hands over more when done).
   bool drop_spare_tails() {
-    std::vector<TailBuffers> spare;
+    std::vector<std::vector<std::string_view>> spare;
     std::lock_guard lock(tail_mutex);
     spare.swap(spare_tails);
     return sealed != nullptr;
