@@ -227,7 +227,10 @@ std::string persist(double scale, std::optional<double> baseline_per_s) {
   const Appenders a;
   // Warm up: every pid's state loaded, first memtable allocated.
   persist_max(*j, kPids, a, next);
-  const double max_rate = persist_max(*j, sized(3e6, scale), a, next);
+  const double max_rate = [&] {
+    const ProfiledPhase profiled;
+    return persist_max(*j, sized(3e6, scale), a, next);
+  }();
   const double target = max_rate / 2;
   // The burst above leaves up to a few folds' worth of log behind it (appends only wait for
   // the fold beyond four thresholds); the latency phase starts once that backlog is folded, so

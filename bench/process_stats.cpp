@@ -1,8 +1,11 @@
 #include "process_stats.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace weft::bench {
 
@@ -30,6 +33,19 @@ double steal_seconds() {
   if (n != 8) return 0;
   const long hz = ::sysconf(_SC_CLK_TCK);
   return static_cast<double>(v[7]) / static_cast<double>(hz > 0 ? hz : 100);
+}
+
+ProfiledPhase::ProfiledPhase() {
+  const char* ctl = std::getenv("WEFT_BENCH_PERF_CTL");
+  if (ctl == nullptr) return;
+  fd_ = ::open(ctl, O_WRONLY | O_CLOEXEC);
+  if (fd_ >= 0 && ::write(fd_, "enable\n", 7) != 7) std::perror("WEFT_BENCH_PERF_CTL");
+}
+
+ProfiledPhase::~ProfiledPhase() {
+  if (fd_ < 0) return;
+  if (::write(fd_, "disable\n", 8) != 8) std::perror("WEFT_BENCH_PERF_CTL");
+  ::close(fd_);
 }
 
 }  // namespace weft::bench

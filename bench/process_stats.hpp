@@ -14,4 +14,18 @@ std::size_t rss_bytes();
 // some milliseconds of each quota period, which shows up here and in every latency measured.
 double steal_seconds();
 
+/// Brackets a measured phase for `perf record --control=fifo:CTL -D -1`: when
+/// WEFT_BENCH_PERF_CTL names perf's control fifo, "enable" is written to it on construction and
+/// "disable" on destruction, so a profile holds the timed phase only (not the load before it).
+class ProfiledPhase {
+ public:
+  ProfiledPhase();
+  ~ProfiledPhase();
+  ProfiledPhase(const ProfiledPhase&) = delete;
+  ProfiledPhase& operator=(const ProfiledPhase&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace weft::bench

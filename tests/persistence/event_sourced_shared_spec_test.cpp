@@ -101,6 +101,34 @@ TEST(SharedSpecEntities, TheSpecIsNotCopiedPerEntity) {
   EXPECT_EQ(tagged->size(), 100u);  // the shared tagger did run for every entity
 }
 
+TEST(SharedSpecActors, EachSpawnedActorPersistsUnderThePrefixWithoutCopyingTheSpec) {
+  TestKit kit;
+  auto journal = std::make_shared<RecordingJournal>();
+  auto copies = std::make_shared<std::atomic<int>>(0);
+  Spec s = counter_spec("meter-", journal);
+  s.tagger = [counted = CopyCounted(copies)](const Added&) {
+    return std::vector<std::string>{"counted"};
+  };
+  const auto spec = std::make_shared<const Spec>(std::move(s));
+  const int before = copies->load();
+  auto probe = kit.probe<Total>();
+  std::vector<ActorRef<Cmd>> actors;
+  for (int i = 0; i < 3; ++i) {
+    actors.push_back(kit.system().spawn(event_sourced(spec, std::to_string(i))));
+    actors.back().tell(Add{{i + 1, 10}, probe.ref()});
+    ASSERT_EQ(probe.expect_msg(), fold({i + 1, 10})) << "actor " << i;
+  }
+  EXPECT_EQ(copies->load(), before);
+  auto ids = journal->persistence_ids().get();
+  ASSERT_TRUE(ids);
+  std::ranges::sort(*ids);
+  EXPECT_EQ(*ids, (std::vector<std::string>{"meter-0", "meter-1", "meter-2"}));
+  // A second actor on one of those ids recovers that actor's events, and only those.
+  auto again = kit.system().spawn(event_sourced(spec, "1"));
+  again.tell(Get{probe.ref()});
+  EXPECT_EQ(probe.expect_msg(), fold({2, 10}));
+}
+
 TEST(SharedSpecEntities, OnEventAppliedSeesEachPersistedEventWithItsEntityNotRecovery) {
   using Seen = std::tuple<std::string, std::uint64_t, std::int64_t, std::int64_t>;
   auto seen = std::make_shared<std::vector<Seen>>();

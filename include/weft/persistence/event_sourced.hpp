@@ -702,4 +702,20 @@ Behavior<Command> event_sourced(EventSourcedSpec<Command, Event, State> spec) {
   return detail::event_sourced_as<Command, Event, State>(std::move(identity));
 }
 
+/// An event-sourced actor of a kind whose actors all share `spec` (handlers, journal, options):
+/// it persists as `spec->persistence_id + id` (a type name as the prefix, as Akka's
+/// PersistenceId.of(typeName, entityId) and event_sourced_entities). Nothing of the spec is
+/// copied per actor, which matters when a node spawns (and recovers) many thousands of them.
+template <class Command, class Event, class State>
+Behavior<Command> event_sourced(std::shared_ptr<const EventSourcedSpec<Command, Event, State>> spec,
+                                std::string_view id) {
+  using Identity = detail::EventSourcedIdentity<Command, Event, State>;
+  auto identity = std::make_shared<Identity>();
+  identity->persistence_id.reserve(spec->persistence_id.size() + id.size());
+  identity->persistence_id.append(spec->persistence_id).append(id);
+  identity->request_passivation = spec->request_passivation;
+  identity->spec = std::move(spec);
+  return detail::event_sourced_as<Command, Event, State>(std::move(identity));
+}
+
 }  // namespace weft::persistence
