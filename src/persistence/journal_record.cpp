@@ -72,14 +72,18 @@ std::uint32_t crc32c(std::uint32_t crc, std::string_view bytes) noexcept {
 }
 
 void encode_record(std::string& out, std::string_view key, const EventRecord& event,
-                   std::uint64_t writer_epoch) {
+                   std::uint64_t writer_epoch, std::optional<std::uint32_t> manifest_id) {
   // `key` may point into `out` (the journal encodes keys and values into one buffer): use it
   // before appending anything.
   const std::uint32_t key_crc = crc32c(0, key);
   const std::size_t start = out.size();
-  out.push_back(static_cast<char>(kRecordFormat));
+  out.push_back(static_cast<char>(manifest_id ? kRecordFormatManifestId : kRecordFormat));
   put_varint(out, event.version);
-  put_bytes(out, event.manifest);
+  if (manifest_id) {
+    put_varint(out, *manifest_id);
+  } else {
+    put_bytes(out, event.manifest);
+  }
   put_varint(out, zigzag(event.timestamp_ms));
   put_varint(out, writer_epoch);
   put_varint(out, event.tags.size());
@@ -94,8 +98,9 @@ void encode_record(std::string& out, std::string_view key, const EventRecord& ev
 }
 
 Result<EventRecord> decode_record(std::string_view key, std::string_view value,
-                                  std::string_view persistence_id, std::uint64_t sequence_nr) {
-  return decode_record_with_key_crc(crc32c(0, key), value, persistence_id, sequence_nr);
+                                  std::string_view persistence_id, std::uint64_t sequence_nr,
+                                  const ManifestNames* names) {
+  return decode_record_with_key_crc(crc32c(0, key), value, persistence_id, sequence_nr, names);
 }
 
 std::uint32_t journal_key_crc(std::uint32_t pid_prefix_crc, std::uint64_t sequence_nr) noexcept {
@@ -106,16 +111,18 @@ std::uint32_t journal_key_crc(std::uint32_t pid_prefix_crc, std::uint64_t sequen
 
 Result<EventRecord> decode_record_with_key_crc(std::uint32_t key_crc, std::string_view value,
                                                std::string_view persistence_id,
-                                               std::uint64_t sequence_nr) {
+                                               std::uint64_t sequence_nr,
+                                               const ManifestNames* names) {
   EventRecord e;
-  if (auto r = decode_record_into(e, key_crc, value, persistence_id, sequence_nr); !r) {
+  if (auto r = decode_record_into(e, key_crc, value, persistence_id, sequence_nr, names); !r) {
     return std::unexpected(std::move(r).error());
   }
   return e;
 }
 
-Result<RecordView> decode_record_view(std::uint32_t key_crc, std::string_view value,
-                                      std::string_view persistence_id, std::uint64_t sequence_nr) {
+Result<void> decode_record_view(RecordView& v, std::uint32_t key_crc, std::string_view value,
+                                std::string_view persistence_id, std::uint64_t sequence_nr,
+                                const ManifestNames* names) {
   auto damaged = [&](std::string_view why) {
     return fail(Errc::corrupted, "journal record of '" + std::string(persistence_id) +
                                      "' at sequence " + std::to_string(sequence_nr) + ": " +
@@ -130,17 +137,28 @@ Result<RecordView> decode_record_view(std::uint32_t key_crc, std::string_view va
               << (8 * i);
   }
   if (crc32c(key_crc, body) != stored) return damaged("checksum mismatch");
-  if (static_cast<std::uint8_t>(body[0]) != kRecordFormat) {
-    return damaged("unknown record format " + std::to_string(static_cast<std::uint8_t>(body[0])));
+  const auto format = static_cast<std::uint8_t>(body[0]);
+  if (format != kRecordFormat && format != kRecordFormatManifestId) {
+    return damaged("unknown record format " + std::to_string(format));
   }
-  RecordView v;
   std::size_t pos = 1;
   auto version = get_varint(body, pos);
   if (!version || *version > UINT32_MAX) return damaged("bad schema version");
   v.version = static_cast<std::uint32_t>(*version);
-  auto manifest = get_bytes(body, pos);
-  if (!manifest) return damaged("bad manifest");
-  v.manifest = *manifest;
+  if (format == kRecordFormatManifestId) {
+    auto id = get_varint(body, pos);
+    if (!id || *id > UINT32_MAX) return damaged("bad manifest id");
+    const std::string* name =
+        names != nullptr ? names->name(static_cast<std::uint32_t>(*id)) : nullptr;
+    if (name == nullptr) return damaged("unknown manifest id " + std::to_string(*id));
+    v.manifest = *name;
+    v.manifest_id = static_cast<std::uint32_t>(*id);
+  } else {
+    auto manifest = get_bytes(body, pos);
+    if (!manifest) return damaged("bad manifest");
+    v.manifest = *manifest;
+    v.manifest_id.reset();
+  }
   auto ts = get_varint(body, pos);
   if (!ts) return damaged("bad timestamp");
   v.timestamp_ms = unzigzag(*ts);
@@ -164,27 +182,30 @@ Result<RecordView> decode_record_view(std::uint32_t key_crc, std::string_view va
   if (!mac) return damaged("bad integrity code");
   v.mac = *mac;
   if (pos != body.size()) return damaged(std::to_string(body.size() - pos) + " trailing bytes");
-  return v;
+  return {};
 }
 
 Result<void> decode_record_into(EventRecord& e, std::uint32_t key_crc, std::string_view value,
-                                std::string_view persistence_id, std::uint64_t sequence_nr) {
-  auto v = decode_record_view(key_crc, value, persistence_id, sequence_nr);
-  if (!v) return std::unexpected(std::move(v).error());
+                                std::string_view persistence_id, std::uint64_t sequence_nr,
+                                const ManifestNames* names) {
+  RecordView v;
+  if (auto r = decode_record_view(v, key_crc, value, persistence_id, sequence_nr, names); !r) {
+    return r;
+  }
   e.persistence_id = persistence_id;
   e.sequence_nr = sequence_nr;
-  e.version = v->version;
-  e.manifest = v->manifest;
-  e.timestamp_ms = v->timestamp_ms;
-  e.writer_epoch = v->writer_epoch;
+  e.version = v.version;
+  e.manifest = v.manifest;
+  e.timestamp_ms = v.timestamp_ms;
+  e.writer_epoch = v.writer_epoch;
   e.tags.clear();
-  e.tags.reserve(v->tag_count);
+  e.tags.reserve(v.tag_count);
   std::size_t pos = 0;
-  for (std::uint64_t i = 0; i < v->tag_count; ++i) e.tags.emplace_back(*get_bytes(v->tags, pos));
-  const auto* p = reinterpret_cast<const std::byte*>(v->payload.data());
-  e.payload.assign(p, p + v->payload.size());
-  const auto* m = reinterpret_cast<const std::byte*>(v->mac.data());
-  e.mac.assign(m, m + v->mac.size());
+  for (std::uint64_t i = 0; i < v.tag_count; ++i) e.tags.emplace_back(*get_bytes(v.tags, pos));
+  const auto* p = reinterpret_cast<const std::byte*>(v.payload.data());
+  e.payload.assign(p, p + v.payload.size());
+  const auto* m = reinterpret_cast<const std::byte*>(v.mac.data());
+  e.mac.assign(m, m + v.mac.size());
   return {};
 }
 

@@ -35,9 +35,15 @@ void put_segment_entry(std::string& out, std::string_view persistence_id, std::u
   put_bytes(out, record);
 }
 
-void encode_segment_header(std::string& out, std::uint64_t first_offset, std::uint64_t count) {
+void encode_segment_header(std::string& out, std::uint64_t first_offset, std::uint64_t count,
+                           const ManifestDefinitions& manifests) {
   out.push_back(static_cast<char>(kSegmentFormat));
   put_varint(out, first_offset);
+  put_varint(out, manifests.names.size());
+  if (!manifests.names.empty()) {
+    put_varint(out, manifests.first_id);
+    for (auto name : manifests.names) put_bytes(out, name);
+  }
   put_varint(out, count);
 }
 
@@ -46,29 +52,50 @@ void encode_segment_trailer(std::string& out, std::uint32_t crc) {
 }
 
 void encode_segment(std::string& out, std::uint64_t first_offset, std::uint64_t count,
-                    std::string_view entries) {
+                    std::string_view entries, const ManifestDefinitions& manifests) {
   const std::size_t start = out.size();
-  encode_segment_header(out, first_offset, count);
+  encode_segment_header(out, first_offset, count, manifests);
   out.append(entries);
   put_crc(out, start);
 }
 
 Result<SegmentHeader> decode_segment(
     std::string_view segment, std::uint64_t segment_no,
-    const std::function<Result<void>(const SegmentEntry&)>& entry) {
+    const std::function<Result<void>(const SegmentEntry&)>& entry,
+    const std::function<Result<void>(const ManifestDefinitions&)>& manifests) {
   auto damaged = [&](const std::string& why) {
     return fail(Errc::corrupted, "journal log segment " + std::to_string(segment_no) + ": " + why);
   };
   std::string_view body;
   if (!check_crc(segment, body)) return damaged("checksum mismatch");
-  if (body.empty() || static_cast<std::uint8_t>(body[0]) != kSegmentFormat) {
-    return damaged("unknown segment format");
-  }
+  const auto format = body.empty() ? 0 : static_cast<std::uint8_t>(body[0]);
+  if (format != 1 && format != kSegmentFormat) return damaged("unknown segment format");
   std::size_t pos = 1;
   SegmentHeader h;
   auto first = get_varint(body, pos);
+  if (!first) return damaged("bad header");
+  if (format == kSegmentFormat) {
+    auto defined = get_varint(body, pos);
+    // Every name takes at least its length byte: a count beyond what remains is damage.
+    if (!defined || *defined > body.size() - pos) return damaged("bad manifest count");
+    ManifestDefinitions defs;
+    if (*defined > 0) {
+      auto first_id = get_varint(body, pos);
+      if (!first_id) return damaged("bad first manifest id");
+      defs.first_id = *first_id;
+      defs.names.reserve(*defined);
+      for (std::uint64_t i = 0; i < *defined; ++i) {
+        auto name = get_bytes(body, pos);
+        if (!name) return damaged("manifest " + std::to_string(*first_id + i) + " is truncated");
+        defs.names.push_back(*name);
+      }
+    }
+    if (manifests && !defs.names.empty()) {
+      if (auto r = manifests(defs); !r) return std::unexpected(r.error());
+    }
+  }
   auto count = get_varint(body, pos);
-  if (!first || !count) return damaged("bad header");
+  if (!count) return damaged("bad header");
   h.first_offset = *first;
   h.count = *count;
   for (std::uint64_t i = 0; i < h.count; ++i) {

@@ -17,7 +17,9 @@
 
 namespace weft::persistence {
 
-inline constexpr std::uint8_t kSegmentFormat = 1;
+/// Format 2 adds the manifest definitions of the records that follow (format 1, without them,
+/// is still read).
+inline constexpr std::uint8_t kSegmentFormat = 2;
 
 /// One entry of a log segment: an event of `persistence_id` at `sequence_nr`, its record
 /// (journal_record.hpp) as stored.
@@ -31,13 +33,23 @@ struct SegmentEntry {
 void put_segment_entry(std::string& out, std::string_view persistence_id, std::uint64_t seq,
                        std::string_view record);
 
-/// A log segment: u8 format ‖ varint first tag offset ‖ varint entry count ‖ entries ‖
-/// u32le CRC32C of every byte before it. `entries` is the concatenation of put_segment_entry.
+/// Manifests a segment defines (ids first_id, first_id + 1, ...) for the records in it and
+/// after it: the journal's manifest registry as it grows.
+struct ManifestDefinitions {
+  std::uint64_t first_id = 0;
+  std::vector<std::string_view> names;
+};
+
+/// A log segment: u8 format(2) ‖ varint first tag offset ‖ varint manifest count ‖
+/// [varint first manifest id ‖ (varint len ‖ name)*, when the count is not 0] ‖ varint entry
+/// count ‖ entries ‖ u32le CRC32C of every byte before it. `entries` is the concatenation of
+/// put_segment_entry.
 void encode_segment(std::string& out, std::uint64_t first_offset, std::uint64_t count,
-                    std::string_view entries);
+                    std::string_view entries, const ManifestDefinitions& manifests = {});
 /// The same in pieces, so the writer need not copy entries into one buffer: the header, then
 /// the entries (the CRC continues over them), then the trailer with the CRC.
-void encode_segment_header(std::string& out, std::uint64_t first_offset, std::uint64_t count);
+void encode_segment_header(std::string& out, std::uint64_t first_offset, std::uint64_t count,
+                           const ManifestDefinitions& manifests = {});
 void encode_segment_trailer(std::string& out, std::uint32_t crc);
 
 struct SegmentHeader {
@@ -45,11 +57,13 @@ struct SegmentHeader {
   std::uint64_t count = 0;
 };
 
-/// Verifies and walks a segment, calling `entry` for each; Errc::corrupted naming the segment
-/// on any damage (checksum, framing, count). Never aborts.
+/// Verifies and walks a segment: `manifests` (when set) gets its manifest definitions first,
+/// then `entry` each entry; Errc::corrupted naming the segment on any damage (checksum,
+/// framing, count), or the callbacks' errors. Never aborts.
 [[nodiscard]] Result<SegmentHeader> decode_segment(
     std::string_view segment, std::uint64_t segment_no,
-    const std::function<Result<void>(const SegmentEntry&)>& entry);
+    const std::function<Result<void>(const SegmentEntry&)>& entry,
+    const std::function<Result<void>(const ManifestDefinitions&)>& manifests = nullptr);
 
 /// A log file (docs/journal-format.md, "Log files") is, for each use, a header page and then a
 /// run of frames, each one segment. The header page: "WEFTWLOG" ‖ u32le format ‖ u64le first

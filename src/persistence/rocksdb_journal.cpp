@@ -33,6 +33,7 @@
 #include "persistence/journal_keys.hpp"
 #include "persistence/journal_record.hpp"
 #include "persistence/journal_segment.hpp"
+#include "persistence/manifest_registry.hpp"
 #include "persistence/segment_log.hpp"
 #include "persistence/snapshot_format.hpp"
 #include "weft/core/metrics.hpp"
@@ -337,6 +338,9 @@ struct RocksDbJournal::Impl {
     std::uint64_t last_group = 0;
     std::uint64_t last_offset = 0;
     std::size_t bytes = 0;
+    // Manifest ids defined in the log up to this generation's last segment: the fold stores
+    // them in meta before the log that defines them goes.
+    std::uint32_t manifests = 0;
   };
 
   struct Metrics {
@@ -359,6 +363,10 @@ struct RocksDbJournal::Impl {
   rocksdb::WriteOptions write_options;
   Metrics metrics;
 
+  // Manifest names by id (format 3 records): appenders register, everyone reads.
+  ManifestRegistry manifests;
+  std::uint32_t manifests_in_meta = 0;  // ids stored in meta (the folder; set at open)
+
   std::mutex mutex;
   std::condition_variable wake;
   std::vector<Op> queue;
@@ -371,6 +379,7 @@ struct RocksDbJournal::Impl {
   std::unique_ptr<SegmentLog> log;
   std::vector<std::string_view> parts;  // of the segment being written
   std::uint64_t legacy_log_last = 0;    // the last segment found in the `log` family
+  std::uint32_t manifests_logged = 0;   // manifest ids defined in the log (or in meta)
   PidTable pids;
   std::uint64_t offset = 0;
   std::uint64_t next_group = 1;
@@ -487,7 +496,7 @@ struct RocksDbJournal::Impl {
       if (last_seq > 0) {
         std::string k;
         put_journal_key(k, pid, last_seq);
-        auto rec = decode_record(k, last, pid, last_seq);
+        auto rec = decode_record(k, last, pid, last_seq, &manifests);
         if (!rec) return std::unexpected(rec.error());
         m.highest = std::max(m.highest, last_seq);
         m.epoch = std::max(m.epoch, rec->writer_epoch);
@@ -690,8 +699,20 @@ struct RocksDbJournal::Impl {
     Result<void> logged;
     if (events > 0) {
       // The segment goes to the log in pieces: header, each append's entries, trailer.
+      // Manifests registered since the last segment are defined in this one, before (and with)
+      // the first records that use them: an append registers its manifests before it is queued.
+      const std::uint32_t registered = manifests.size();
       header.clear();
-      encode_segment_header(header, offset_before + 1, events);
+      if (registered > manifests_logged) {
+        ManifestDefinitions defs;
+        defs.first_id = manifests_logged;
+        for (std::uint32_t id = manifests_logged; id < registered; ++id) {
+          defs.names.push_back(*manifests.name(id));
+        }
+        encode_segment_header(header, offset_before + 1, events, defs);
+      } else {
+        encode_segment_header(header, offset_before + 1, events);
+      }
       parts.clear();
       parts.emplace_back(header);
       std::uint32_t crc = crc32c(0, header);
@@ -707,6 +728,7 @@ struct RocksDbJournal::Impl {
       const auto start = SteadyClock::now();
       logged = log->append(next_group, parts);
       if (metrics.fsync_ns != nullptr) metrics.fsync_ns->record(nanos_since(start));
+      if (logged) manifests_logged = registered;
     }
     // Snapshot saves and deletes, and a delete (which commits alone), go to the database.
     rocksdb::Status s;
@@ -813,6 +835,7 @@ struct RocksDbJournal::Impl {
     current.last_group = next_group;
     current.last_offset = o;
     current.bytes += segment_bytes;
+    current.manifests = manifests_logged;
   }
 
   void seal_locked() {
@@ -1018,6 +1041,10 @@ struct RocksDbJournal::Impl {
                           encode_pid_meta({t.last_seq(), t.epoch, t.state->deleted_to}));
       }
     }
+    for (std::uint32_t id = manifests_in_meta; id < g.manifests; ++id) {
+      meta.emplace_back(std::string(1, kMetaManifestPrefix) + encode_u64_be(id),
+                        std::string(*manifests.name(id)));
+    }
     meta.emplace_back(kMetaFoldedKey, encode_u64_be(g.last_group));
     meta.emplace_back(kMetaOffsetKey, encode_u64_be(g.last_offset));
     std::sort(meta.begin(), meta.end());
@@ -1034,6 +1061,7 @@ struct RocksDbJournal::Impl {
     clear_fold_directory();
     if (!s.ok())
       return std::unexpected(io_error("ingesting the folded log in", options.directory, s));
+    manifests_in_meta = std::max(manifests_in_meta, g.manifests);
     if (g.first_group > 0 && g.first_group <= legacy_log_last) {
       // After the fold: should this be lost, the end marker already skips these segments.
       rocksdb::WriteBatch batch;
@@ -1068,40 +1096,51 @@ struct RocksDbJournal::Impl {
     std::vector<Op> ops;
     std::uint64_t first_offset = offset + 1;
     std::string key;
-    auto header = decode_segment(bytes, no, [&](const SegmentEntry& e) -> Result<void> {
-      const std::string pid(e.persistence_id);
-      key.clear();
-      put_journal_key(key, pid, e.sequence_nr);
-      auto rec = decode_record(key, e.record, pid, e.sequence_nr);
-      if (!rec) return std::unexpected(rec.error());
-      auto st = state_for(pid, PidTable::hash(pid));
-      if (!st) return std::unexpected(st.error());
-      // Meta may be ahead of the log: a fold interrupted by a crash can have stored a
-      // pid's meta (and chunks) without its end marker, so the segments it covered are
-      // read again. Within the log each pid's events must follow on without a gap.
-      auto [last, first] = replayed.try_emplace(pid, e.sequence_nr - 1);
-      const std::uint64_t follows =
-          first ? std::min(e.sequence_nr - 1, (*st)->highest) : last->second;
-      if (e.sequence_nr != follows + 1) {
-        return fail(Errc::corrupted, "journal log segment " + std::to_string(no) + ": '" + pid +
-                                         "' at sequence " + std::to_string(e.sequence_nr) +
-                                         " does not follow " + std::to_string(follows));
+    const std::string where = "journal log segment " + std::to_string(no);
+    auto define = [&](const ManifestDefinitions& defs) -> Result<void> {
+      for (std::size_t i = 0; i < defs.names.size(); ++i) {
+        if (auto r = manifests.define(defs.first_id + i, defs.names[i], where); !r) return r;
       }
-      last->second = e.sequence_nr;
-      (*st)->highest = std::max((*st)->highest, e.sequence_nr);
-      (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
-      Op op;
-      op.state = *st;
-      op.persistence_id = pid;
-      op.expected_next = e.sequence_nr;
-      op.epoch = rec->writer_epoch;
-      op.events = 1;
-      put_segment_entry(op.data, pid, e.sequence_nr, e.record);
-      for (auto& t : rec->tags) op.tags.emplace_back(e.sequence_nr, std::move(t));
-      offset += op.tags.size();
-      ops.push_back(std::move(op));
+      manifests_logged = manifests.size();
       return {};
-    });
+    };
+    auto header = decode_segment(
+        bytes, no,
+        [&](const SegmentEntry& e) -> Result<void> {
+          const std::string pid(e.persistence_id);
+          key.clear();
+          put_journal_key(key, pid, e.sequence_nr);
+          auto rec = decode_record(key, e.record, pid, e.sequence_nr, &manifests);
+          if (!rec) return std::unexpected(rec.error());
+          auto st = state_for(pid, PidTable::hash(pid));
+          if (!st) return std::unexpected(st.error());
+          // Meta may be ahead of the log: a fold interrupted by a crash can have stored a
+          // pid's meta (and chunks) without its end marker, so the segments it covered are
+          // read again. Within the log each pid's events must follow on without a gap.
+          auto [last, first] = replayed.try_emplace(pid, e.sequence_nr - 1);
+          const std::uint64_t follows =
+              first ? std::min(e.sequence_nr - 1, (*st)->highest) : last->second;
+          if (e.sequence_nr != follows + 1) {
+            return fail(Errc::corrupted, "journal log segment " + std::to_string(no) + ": '" + pid +
+                                             "' at sequence " + std::to_string(e.sequence_nr) +
+                                             " does not follow " + std::to_string(follows));
+          }
+          last->second = e.sequence_nr;
+          (*st)->highest = std::max((*st)->highest, e.sequence_nr);
+          (*st)->epoch = std::max((*st)->epoch, rec->writer_epoch);
+          Op op;
+          op.state = *st;
+          op.persistence_id = pid;
+          op.expected_next = e.sequence_nr;
+          op.epoch = rec->writer_epoch;
+          op.events = 1;
+          put_segment_entry(op.data, pid, e.sequence_nr, e.record);
+          for (auto& t : rec->tags) op.tags.emplace_back(e.sequence_nr, std::move(t));
+          offset += op.tags.size();
+          ops.push_back(std::move(op));
+          return {};
+        },
+        define);
     if (!header) {
       return std::unexpected(
           header.error().with_context("opening the journal in '" + options.directory + "'"));
@@ -1119,7 +1158,28 @@ struct RocksDbJournal::Impl {
     return {};
   }
 
+  // The manifest ids the folds stored in meta; the log's segments define the ones after them.
+  Result<void> load_manifests() {
+    const std::string lower(1, kMetaManifestPrefix);
+    const std::string upper(1, static_cast<char>(kMetaManifestPrefix + 1));
+    NameRange it(db, cf(kMetaCf), lower, upper);
+    const std::string where = "the journal metadata in '" + options.directory + "'";
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto id = decode_u64_be(view(it->key()).substr(1));
+      if (!id) return fail(Errc::corrupted, where + ": a manifest key does not decode");
+      if (auto r = manifests.define(*id, view(it->value()), where); !r) return r;
+    }
+    if (!it->status().ok()) {
+      return std::unexpected(
+          io_error("cannot read the journal metadata in", options.directory, it->status()));
+    }
+    manifests_in_meta = manifests.size();
+    manifests_logged = manifests.size();
+    return {};
+  }
+
   Result<void> replay_log() {
+    if (auto r = load_manifests(); !r) return r;
     std::string value;
     auto s = db->Get(rocksdb::ReadOptions(), cf(kMetaCf), kMetaFoldedKey, &value);
     if (s.ok()) {
@@ -1295,8 +1355,8 @@ struct RocksDbJournal::Impl {
     auto take = [&](std::uint64_t seq, std::string_view rec) {
       if (seq < from) return true;
       if (seq > to || out.size() >= max_events) return false;
-      auto r =
-          decode_record_into(out.emplace_back(), journal_key_crc(prefix_crc, seq), rec, pid, seq);
+      auto r = decode_record_into(out.emplace_back(), journal_key_crc(prefix_crc, seq), rec, pid,
+                                  seq, &manifests);
       if (!r) {
         out.pop_back();
         damage = r.error();
@@ -1398,13 +1458,14 @@ struct RocksDbJournal::Impl {
         crc32c(0, std::string_view(prefix).substr(0, prefix.size() - 8));
     std::vector<EventView> views;
     views.reserve(at.size());
+    RecordView v;
     for (const At& a : at) {
-      auto v = decode_record_view(journal_key_crc(prefix_crc, a.seq),
-                                  std::string_view(bytes.data() + a.start, a.size), pid, a.seq);
-      if (!v) return std::unexpected(v.error());
-      views.push_back(EventView{a.seq, v->manifest, v->version,
-                                std::as_bytes(std::span(v->payload)), v->timestamp_ms,
-                                v->writer_epoch});
+      auto r = decode_record_view(v, journal_key_crc(prefix_crc, a.seq),
+                                  std::string_view(bytes.data() + a.start, a.size), pid, a.seq,
+                                  &manifests);
+      if (!r) return std::unexpected(r.error());
+      views.push_back(EventView{a.seq, v.manifest, v.version, std::as_bytes(std::span(v.payload)),
+                                v.timestamp_ms, v.writer_epoch});
     }
     return EventPage(std::move(bytes), std::move(views));
   }
@@ -1504,7 +1565,7 @@ struct RocksDbJournal::Impl {
       }
       key.clear();
       put_journal_key(key, f.pid, f.seq);
-      auto rec = decode_record(key, f.record, f.pid, f.seq);
+      auto rec = decode_record(key, f.record, f.pid, f.seq, &manifests);
       if (!rec) return std::unexpected(rec.error());
       out.push_back(TaggedEvent{f.offset, std::move(*rec)});
       return out.size() < max_events;
@@ -1762,7 +1823,7 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
     key.clear();
     put_journal_key(key, batch.persistence_id, seq);
     record.clear();
-    encode_record(record, key, e, batch.writer_epoch);
+    encode_record(record, key, e, batch.writer_epoch, impl_->manifests.id_of(e.manifest));
     put_segment_entry(op.data, batch.persistence_id, seq, record);
     for (const auto& t : e.tags) op.tags.emplace_back(seq, t);
     ++seq;
@@ -1929,7 +1990,7 @@ Result<RocksDbJournal::VerifyReport> RocksDbJournal::verify(const std::string& p
       }
       key.clear();
       put_journal_key(key, pid, seq);
-      auto r = decode_record(key, rec, pid, seq);
+      auto r = decode_record(key, rec, pid, seq, &impl_->manifests);
       if (!r) report.problems.push_back(r.error());
       ++report.events;
       expected = seq + 1;
