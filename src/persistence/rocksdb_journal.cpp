@@ -183,15 +183,34 @@ class NameRange {
     ro.snapshot = read.snapshot;
     ro.readahead_size = read.readahead;
     ro.fill_cache = read.readahead == 0;
-    it_.reset(db->NewIterator(ro, cf));
+    owned_.reset(db->NewIterator(ro, cf));
+    it_ = owned_.get();
   }
   /// The range of one persistence id (journal chunks, snapshots).
   NameRange(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view pid, Read read = {})
       : NameRange(db, cf, journal_key(pid, 0), journal_key_end(pid), read) {}
+  /// The range of one persistence id over a kept iterator without bounds (a ReaderIterators
+  /// one): the moves stay inside the range themselves and valid() checks the name.
+  NameRange(rocksdb::Iterator* unbounded, std::string_view pid)
+      : lower_(journal_key(pid, 0)), upper_(journal_key_end(pid)), it_(unbounded) {
+    name_ = std::string_view(lower_).substr(0, lower_.size() - 8);  // varint len ‖ pid ‖ 0x00
+  }
   NameRange(const NameRange&) = delete;
   NameRange& operator=(const NameRange&) = delete;
 
-  rocksdb::Iterator* operator->() const { return it_.get(); }
+  void seek_to_first() { owned_ ? it_->SeekToFirst() : it_->Seek(lower_); }
+  // No key equals `upper_` (a name's keys have 0x00 after it): the last key before it.
+  void seek_to_last() { owned_ ? it_->SeekToLast() : it_->SeekForPrev(upper_); }
+  void seek_for_prev(std::string_view key) {
+    it_->SeekForPrev(rocksdb::Slice(key.data(), key.size()));
+  }
+  void next() { it_->Next(); }
+  [[nodiscard]] bool valid() const {
+    return it_->Valid() && (owned_ || view(it_->key()).starts_with(name_));
+  }
+  [[nodiscard]] rocksdb::Slice key() const { return it_->key(); }
+  [[nodiscard]] rocksdb::Slice value() const { return it_->value(); }
+  [[nodiscard]] rocksdb::Status status() const { return it_->status(); }
   [[nodiscard]] const std::string& lower() const { return lower_; }
 
  private:
@@ -199,8 +218,41 @@ class NameRange {
   std::string upper_;
   rocksdb::Slice lo_;
   rocksdb::Slice up_;
-  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string_view name_;  // unbounded: what every key of the range starts with
+  std::unique_ptr<rocksdb::Iterator> owned_;
+  rocksdb::Iterator* it_ = nullptr;
 };
+
+/// A reading thread's iterators of the journal and snapshot families, kept between its reads:
+/// creating and destroying a RocksDB iterator per read was ~10% of a recovery's samples, and a
+/// kept one often finds the next actor's chunk in the block it already holds. Refreshed before
+/// each use (it then sees everything written since; RocksDB rebuilds it only when the set of
+/// table files changed). Without bounds, as the bounds change per read (NameRange checks them).
+/// Dropped after every flush and compaction (Impl::drop_reader_iterators), so that a thread
+/// that stops reading does not keep table files RocksDB would delete.
+struct ReaderIterators {
+  std::mutex mutex;  // the reading thread while it reads; drop_reader_iterators
+  std::unique_ptr<rocksdb::Iterator> journal;
+  std::unique_ptr<rocksdb::Iterator> snapshots;
+};
+
+/// Calls `drop` after each flush and compaction (on RocksDB's thread, without its mutex held).
+class AfterTableChanges final : public rocksdb::EventListener {
+ public:
+  explicit AfterTableChanges(std::function<void()> drop) : drop_(std::move(drop)) {}
+  void OnFlushCompleted(rocksdb::DB* /*db*/, const rocksdb::FlushJobInfo& /*info*/) override {
+    drop_();
+  }
+  void OnCompactionCompleted(rocksdb::DB* /*db*/,
+                             const rocksdb::CompactionJobInfo& /*info*/) override {
+    drop_();
+  }
+
+ private:
+  std::function<void()> drop_;
+};
+
+std::atomic<std::uint64_t> next_journal_serial{1};
 
 }  // namespace
 
@@ -363,6 +415,12 @@ struct RocksDbJournal::Impl {
   rocksdb::WriteOptions write_options;
   Metrics metrics;
 
+  // Iterators kept by reading threads (ReaderIterators); `serial` tells this journal from one
+  // opened later at the same address.
+  const std::uint64_t serial = next_journal_serial.fetch_add(1, std::memory_order_relaxed);
+  mutable std::mutex readers_mutex;
+  mutable std::unordered_map<std::thread::id, std::unique_ptr<ReaderIterators>> readers;
+
   // Manifest names by id (format 3 records): appenders register, everyone reads.
   ManifestRegistry manifests;
   std::uint32_t manifests_in_meta = 0;  // ids stored in meta (the folder; set at open)
@@ -423,6 +481,7 @@ struct RocksDbJournal::Impl {
     }
     log.reset();
     if (db != nullptr) {
+      drop_reader_iterators();
       for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
       db->Close().PermitUncheckedError();
       delete db;
@@ -431,6 +490,41 @@ struct RocksDbJournal::Impl {
   }
 
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles[c]; }
+
+  /// This thread's kept iterators (created on its first read).
+  ReaderIterators& reader_iterators() const {
+    thread_local std::uint64_t cached_serial = 0;
+    thread_local ReaderIterators* cached = nullptr;
+    if (cached_serial != serial) {
+      std::lock_guard lock(readers_mutex);
+      auto& r = readers[std::this_thread::get_id()];
+      if (!r) r = std::make_unique<ReaderIterators>();
+      cached = r.get();
+      cached_serial = serial;
+    }
+    return *cached;
+  }
+
+  /// `kept` refreshed to the latest state (or made, or made again should the refresh fail).
+  rocksdb::Iterator* fresh(std::unique_ptr<rocksdb::Iterator>& kept, Cf family) const {
+    if (kept && kept->Refresh().ok()) return kept.get();
+    rocksdb::ReadOptions ro;
+    // Deleted chunks (delete_to) are skipped by every read that uses these (they start after
+    // the pid's deleted_to), and snapshots are only ever deleted one key at a time: without
+    // range tombstones a refresh has none to gather again.
+    ro.ignore_range_deletions = true;
+    kept.reset(db->NewIterator(ro, cf(family)));
+    return kept.get();
+  }
+
+  void drop_reader_iterators() noexcept {
+    std::lock_guard lock(readers_mutex);
+    for (auto& [thread, r] : readers) {
+      std::lock_guard hold(r->mutex);
+      r->journal.reset();
+      r->snapshots.reset();
+    }
+  }
 
   void register_metrics(MetricsRegistry& r) {
     metrics.appends = &r.counter("weft_journal_appends_total", "Append batches made durable");
@@ -480,13 +574,13 @@ struct RocksDbJournal::Impl {
     if (!meta) return std::unexpected(meta.error());
     PidMeta m = meta->value_or(PidMeta{});
     NameRange it(db, cf(kJournalCf), pid);
-    it->SeekToLast();
-    if (it->Valid()) {
-      auto key = decode_journal_key(view(it->key()));
+    it.seek_to_last();
+    if (it.valid()) {
+      auto key = decode_journal_key(view(it.key()));
       if (!key) return fail(Errc::corrupted, "a journal key of '" + pid + "' does not decode");
       std::uint64_t last_seq = 0;
       std::string last;
-      auto walked = walk_chunk(view(it->value()), pid, key->sequence_nr,
+      auto walked = walk_chunk(view(it.value()), pid, key->sequence_nr,
                                [&](std::uint64_t seq, std::string_view rec) {
                                  last_seq = seq;
                                  last.assign(rec);
@@ -501,9 +595,9 @@ struct RocksDbJournal::Impl {
         m.highest = std::max(m.highest, last_seq);
         m.epoch = std::max(m.epoch, rec->writer_epoch);
       }
-    } else if (!it->status().ok()) {
+    } else if (!it.status().ok()) {
       return std::unexpected(
-          io_error("reading the journal of '" + pid + "' in", options.directory, it->status()));
+          io_error("reading the journal of '" + pid + "' in", options.directory, it.status()));
     }
     return std::make_pair(m, meta->has_value());
   }
@@ -606,20 +700,20 @@ struct RocksDbJournal::Impl {
     const std::uint64_t removed = to - s.deleted_to;  // sequence numbers are gap-free
     // The chunk that holds `to + 1` (if any) stays; every chunk before it goes.
     NameRange it(db, cf(kJournalCf), op.persistence_id);
-    it->SeekForPrev(journal_key(op.persistence_id, to + 1));
+    it.seek_for_prev(journal_key(op.persistence_id, to + 1));
     std::string end;
-    if (it->Valid()) {
-      auto key = decode_journal_key(view(it->key()));
-      auto count = chunk_count(view(it->value()));
+    if (it.valid()) {
+      auto key = decode_journal_key(view(it.key()));
+      auto count = chunk_count(view(it.value()));
       if (!key || !count) {
         return fail(Errc::corrupted,
                     "a journal chunk of '" + op.persistence_id + "' does not decode");
       }
       end = key->sequence_nr + *count - 1 <= to ? journal_key(op.persistence_id, to + 1)
                                                 : journal_key(op.persistence_id, key->sequence_nr);
-    } else if (!it->status().ok()) {
+    } else if (!it.status().ok()) {
       return std::unexpected(io_error("reading the journal of '" + op.persistence_id + "' in",
-                                      options.directory, it->status()));
+                                      options.directory, it.status()));
     }
     if (!end.empty()) batch.DeleteRange(cf(kJournalCf), it.lower(), end);
     undo.emplace_back(&s, s);
@@ -634,10 +728,10 @@ struct RocksDbJournal::Impl {
   Result<std::uint64_t> stage_snapshot_delete(Op& op, rocksdb::WriteBatch& batch) {
     NameRange it(db, cf(kSnapshotsCf), op.persistence_id);
     std::vector<std::string> keys;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(view(it->key()));
-    if (!it->status().ok()) {
+    for (it.seek_to_first(); it.valid(); it.next()) keys.emplace_back(view(it.key()));
+    if (!it.status().ok()) {
       return std::unexpected(io_error("listing snapshots of '" + op.persistence_id + "' in",
-                                      options.directory, it->status()));
+                                      options.directory, it.status()));
     }
     std::uint64_t n = 0;
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -1164,14 +1258,14 @@ struct RocksDbJournal::Impl {
     const std::string upper(1, static_cast<char>(kMetaManifestPrefix + 1));
     NameRange it(db, cf(kMetaCf), lower, upper);
     const std::string where = "the journal metadata in '" + options.directory + "'";
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto id = decode_u64_be(view(it->key()).substr(1));
+    for (it.seek_to_first(); it.valid(); it.next()) {
+      auto id = decode_u64_be(view(it.key()).substr(1));
       if (!id) return fail(Errc::corrupted, where + ": a manifest key does not decode");
-      if (auto r = manifests.define(*id, view(it->value()), where); !r) return r;
+      if (auto r = manifests.define(*id, view(it.value()), where); !r) return r;
     }
-    if (!it->status().ok()) {
+    if (!it.status().ok()) {
       return std::unexpected(
-          io_error("cannot read the journal metadata in", options.directory, it->status()));
+          io_error("cannot read the journal metadata in", options.directory, it.status()));
     }
     manifests_in_meta = manifests.size();
     manifests_logged = manifests.size();
@@ -1283,15 +1377,15 @@ struct RocksDbJournal::Impl {
   static void seek_chunk(NameRange& it, const std::string& pid, std::uint64_t from) {
     constexpr std::uint64_t kFirstChunkReach = 4096;
     if (from <= kFirstChunkReach) {
-      it->SeekToFirst();
-      if (!it->Valid()) return;
-      auto key = decode_journal_key(view(it->key()));
-      auto count = chunk_count(view(it->value()));
+      it.seek_to_first();
+      if (!it.valid()) return;
+      auto key = decode_journal_key(view(it.key()));
+      auto count = chunk_count(view(it.value()));
       // Undecodable: read_chunks reports it.
       if (!key || !count || key->sequence_nr >= from || from - key->sequence_nr < *count) return;
     }
-    it->SeekForPrev(journal_key(pid, from));
-    if (!it->Valid()) it->SeekToFirst();
+    it.seek_for_prev(journal_key(pid, from));
+    if (!it.valid()) it.seek_to_first();
   }
 
   // Reads chunks of `pid` from `from`, calling `take(seq, record)` for each event in order
@@ -1301,14 +1395,26 @@ struct RocksDbJournal::Impl {
   Result<void> read_chunks(const std::string& pid, std::uint64_t from,
                            const rocksdb::Snapshot* snap, std::size_t readahead,
                            Take&& take) const {
+    if (snap == nullptr && readahead == 0) {  // a short read of the latest state
+      ReaderIterators& kept = reader_iterators();
+      std::lock_guard lock(kept.mutex);
+      NameRange it(fresh(kept.journal, kJournalCf), pid);
+      return walk_chunks(it, pid, from, take);
+    }
     NameRange it(db, cf(kJournalCf), pid, {snap, readahead});
+    return walk_chunks(it, pid, from, take);
+  }
+
+  template <class Take>
+  Result<void> walk_chunks(NameRange& it, const std::string& pid, std::uint64_t from,
+                           Take& take) const {
     seek_chunk(it, pid, from);
     std::uint64_t last = from - 1;
     bool more = true;
-    for (; it->Valid() && more; it->Next()) {
-      auto key = decode_journal_key(view(it->key()));
+    for (; it.valid() && more; it.next()) {
+      auto key = decode_journal_key(view(it.key()));
       if (!key) return fail(Errc::corrupted, "a journal key of '" + pid + "' does not decode");
-      auto walked = walk_chunk(view(it->value()), pid, key->sequence_nr,
+      auto walked = walk_chunk(view(it.value()), pid, key->sequence_nr,
                                [&](std::uint64_t seq, std::string_view rec) {
                                  if (seq <= last) return true;
                                  last = seq;
@@ -1317,9 +1423,9 @@ struct RocksDbJournal::Impl {
                                });
       if (!walked) return walked;
     }
-    if (!it->status().ok()) {
+    if (!it.status().ok()) {
       return std::unexpected(
-          io_error("reading the journal of '" + pid + "' in", options.directory, it->status()));
+          io_error("reading the journal of '" + pid + "' in", options.directory, it.status()));
     }
     return {};
   }
@@ -1509,15 +1615,15 @@ struct RocksDbJournal::Impl {
     } release{db, snapshot};
     {
       NameRange it(db, cf(kTagsCf), tag_key(tag, 0), tag_key_end(tag), {snapshot});
-      it->SeekForPrev(tag_key(tag, after_offset + 1));
-      if (!it->Valid()) it->SeekToFirst();
-      for (; it->Valid() && stored.size() < max_events; it->Next()) {
-        auto first = tag_key_offset(view(it->key()));
+      it.seek_for_prev(tag_key(tag, after_offset + 1));
+      if (!it.valid()) it.seek_to_first();
+      for (; it.valid() && stored.size() < max_events; it.next()) {
+        auto first = tag_key_offset(view(it.key()));
         if (!first) {
           return fail(Errc::corrupted, "a tag index key of '" + tag + "' in '" + options.directory +
                                            "' does not decode");
         }
-        auto entries = decode_tag_chunk(view(it->value()), tag, *first);
+        auto entries = decode_tag_chunk(view(it.value()), tag, *first);
         if (!entries) return std::unexpected(entries.error());
         bool done = false;
         for (auto& e : *entries) {
@@ -1530,9 +1636,9 @@ struct RocksDbJournal::Impl {
         }
         if (done) break;
       }
-      if (!it->status().ok()) {
+      if (!it.status().ok()) {
         return std::unexpected(
-            io_error("reading events by tag in", options.directory, it->status()));
+            io_error("reading events by tag in", options.directory, it.status()));
       }
     }
     std::unordered_map<std::string, std::uint64_t> deleted;  // pid -> deleted_to
@@ -1633,31 +1739,33 @@ class RocksDbJournal::Impl::SnapshotStoreImpl final : public SnapshotStore {
   Future<std::optional<SnapshotRecord>> load_latest(std::string persistence_id,
                                                     SnapshotSelection selection) override {
     using R = std::optional<SnapshotRecord>;
-    NameRange it(impl_->db, impl_->cf(kSnapshotsCf), persistence_id);
+    ReaderIterators& kept = impl_->reader_iterators();
+    std::lock_guard lock(kept.mutex);
+    NameRange it(impl_->fresh(kept.snapshots, kSnapshotsCf), persistence_id);
     std::string walked_key;
     std::string walked_value;
     Walk walk = Walk::fallback;
     if (selection.max_sequence_nr == kMaxSeq) {
       walk = walk_to_newest(it, walked_key, walked_value);
-      if (walk == Walk::fallback) it->SeekToLast();
+      if (walk == Walk::fallback) it.seek_to_last();
     } else {
-      it->SeekForPrev(journal_key(persistence_id, selection.max_sequence_nr));
+      it.seek_for_prev(journal_key(persistence_id, selection.max_sequence_nr));
     }
-    if (walk == Walk::empty || (walk == Walk::fallback && !it->Valid())) {
-      if (!it->status().ok()) {
+    if (walk == Walk::empty || (walk == Walk::fallback && !it.valid())) {
+      if (!it.status().ok()) {
         return make_ready_future<R>(
             std::unexpected(io_error("reading snapshots of '" + persistence_id + "' in",
-                                     impl_->options.directory, it->status())));
+                                     impl_->options.directory, it.status())));
       }
       return make_ready_future<R>(R{});
     }
     const bool found = walk == Walk::found;
-    auto key = decode_journal_key(found ? std::string_view(walked_key) : view(it->key()));
+    auto key = decode_journal_key(found ? std::string_view(walked_key) : view(it.key()));
     if (!key) {
       return make_ready_future<R>(
           fail(Errc::corrupted, "a snapshot key of '" + persistence_id + "' does not decode"));
     }
-    auto rec = codec_.decode(found ? std::string_view(walked_value) : view(it->value()),
+    auto rec = codec_.decode(found ? std::string_view(walked_value) : view(it.value()),
                              persistence_id, key->sequence_nr);
     if (!rec) return make_ready_future<R>(std::unexpected(rec.error()));
     return make_ready_future<R>(R{std::move(*rec)});
@@ -1671,13 +1779,13 @@ class RocksDbJournal::Impl::SnapshotStoreImpl final : public SnapshotStore {
   static Walk walk_to_newest(NameRange& it, std::string& key, std::string& value) {
     constexpr int kMaxSteps = 8;
     constexpr std::size_t kMaxCopy = 64u << 10;
-    it->SeekToFirst();
-    for (int i = 0; it->Valid(); ++i, it->Next()) {
-      if (i == kMaxSteps || it->value().size() > kMaxCopy) return Walk::fallback;
-      key.assign(view(it->key()));
-      value.assign(view(it->value()));
+    it.seek_to_first();
+    for (int i = 0; it.valid(); ++i, it.next()) {
+      if (i == kMaxSteps || it.value().size() > kMaxCopy) return Walk::fallback;
+      key.assign(view(it.key()));
+      value.assign(view(it.value()));
     }
-    if (!it->status().ok()) return Walk::fallback;
+    if (!it.status().ok()) return Walk::fallback;
     return key.empty() ? Walk::empty : Walk::found;
   }
 
@@ -1743,6 +1851,8 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
   // has always run (the disk-full handling below was tested with it).
   db_options.atomic_flush = true;
   db_options.listeners.push_back(std::make_shared<ResumeOnNextWrite>());
+  db_options.listeners.push_back(
+      std::make_shared<AfterTableChanges>([i = impl.get()] { i->drop_reader_iterators(); }));
   // An incomplete last WAL record (a crash mid-write: never acknowledged) is dropped; damage
   // anywhere else stops the open with an error instead of silently losing later records.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
