@@ -15,7 +15,8 @@ ManifestRegistry::ManifestRegistry(std::uint32_t capacity)
 }
 
 std::size_t ManifestRegistry::slot_of(std::string_view manifest) const noexcept {
-  return std::hash<std::string_view>{}(manifest)&mask_;
+  const std::size_t hash = std::hash<std::string_view>{}(manifest);
+  return hash & mask_;
 }
 
 std::optional<std::uint32_t> ManifestRegistry::id_of(std::string_view manifest) {
