@@ -796,17 +796,12 @@ struct RocksDbJournal::Impl {
       // Manifests registered since the last segment are defined in this one, before (and with)
       // the first records that use them: an append registers its manifests before it is queued.
       const std::uint32_t registered = manifests.size();
-      header.clear();
-      if (registered > manifests_logged) {
-        ManifestDefinitions defs;
-        defs.first_id = manifests_logged;
-        for (std::uint32_t id = manifests_logged; id < registered; ++id) {
-          defs.names.push_back(*manifests.name(id));
-        }
-        encode_segment_header(header, offset_before + 1, events, defs);
-      } else {
-        encode_segment_header(header, offset_before + 1, events);
+      ManifestDefinitions defs{manifests_logged, {}};
+      for (std::uint32_t id = manifests_logged; id < registered; ++id) {
+        defs.names.push_back(*manifests.name(id));
       }
+      header.clear();
+      encode_segment_header(header, offset_before + 1, events, defs);
       parts.clear();
       parts.emplace_back(header);
       std::uint32_t crc = crc32c(0, header);
@@ -1215,9 +1210,9 @@ struct RocksDbJournal::Impl {
           const std::uint64_t follows =
               first ? std::min(e.sequence_nr - 1, (*st)->highest) : last->second;
           if (e.sequence_nr != follows + 1) {
-            return fail(Errc::corrupted, "journal log segment " + std::to_string(no) + ": '" + pid +
-                                             "' at sequence " + std::to_string(e.sequence_nr) +
-                                             " does not follow " + std::to_string(follows));
+            return fail(Errc::corrupted, where + ": '" + pid + "' at sequence " +
+                                             std::to_string(e.sequence_nr) + " does not follow " +
+                                             std::to_string(follows));
           }
           last->second = e.sequence_nr;
           (*st)->highest = std::max((*st)->highest, e.sequence_nr);
