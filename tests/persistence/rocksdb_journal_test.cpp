@@ -506,6 +506,90 @@ TEST(RocksDbJournal, LogFilesRollOverAndAreReleasedOnceFolded) {
   ASSERT_TRUE(j->append(batch("odd", kEvents / 2 + 1, 1)).get().has_value());
 }
 
+// The events of a generation not yet folded live in its arena: 1 MiB blocks that small appends
+// share (and cross between) and a block of its own for each large append. Both read back the
+// same from memory, after the fold and after a reopen, and blocks reused by later generations
+// do not change what earlier reads returned.
+TEST(RocksDbJournal, SmallAndLargeAppendsReadBackFromMemoryAndChunks) {
+  TempDir dir;
+  JournalOptions o;
+  o.directory = dir.db();
+  o.durability = Durability::none;  // the same arena; no fsync per append
+  o.fold_bytes = 3u << 20;          // ~5 generations below: later ones reuse earlier blocks
+  auto expected = [](const std::string& pid, std::uint64_t seq) {
+    auto e = event(pid, seq);
+    // Every 100th event of "big" is larger than a quarter block (its own block).
+    const std::size_t n = pid == "big" && seq % 100 == 0 ? (300u << 10) + seq : 700 + seq % 300;
+    e.payload.resize(n);
+    for (std::size_t i = 0; i < n; i += 97)
+      e.payload[i] = std::byte{static_cast<unsigned char>(seq + i)};
+    return e;
+  };
+  auto append = [&](RocksDbJournal& j, const std::string& pid, std::uint64_t seq) {
+    AppendBatch b{pid, seq, 0, {expected(pid, seq)}};
+    ASSERT_TRUE(j.append(std::move(b)).get().has_value()) << pid << " " << seq;
+  };
+  auto check = [&](RocksDbJournal& j, std::uint64_t n) {
+    for (const char* pid : {"small", "big"}) {
+      auto all = j.read(pid, 1, UINT64_MAX, 10'000).get().value();
+      ASSERT_EQ(all.size(), n) << pid;
+      for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(all[i], expected(pid, i + 1)) << pid;
+    }
+  };
+  auto j = RocksDbJournal::open(o).value();
+  for (std::uint64_t seq = 1; seq <= 1000; ++seq) {
+    append(*j, "small", seq);
+    append(*j, "big", seq);
+  }
+  check(*j, 1000);  // some from chunks, the rest from memory
+  const auto early = j->read("small", 1, 1000, 10'000).get().value();
+  for (std::uint64_t seq = 1001; seq <= 3000; ++seq) {
+    append(*j, "small", seq);
+    append(*j, "big", seq);
+  }
+  check(*j, 3000);
+  for (std::uint64_t i = 0; i < early.size(); ++i) ASSERT_EQ(early[i], expected("small", i + 1));
+  j.reset();
+  j = RocksDbJournal::open(o).value();
+  check(*j, 3000);
+}
+
+// The folder paces itself to the appends that follow a seal (docs/journal-format.md): with none,
+// it still finishes on its own; a thread that waits for the fold makes it finish at once.
+TEST(RocksDbJournal, APacedFoldFinishesAloneAndHurriesWhenWaitedFor) {
+  TempDir dir;
+  JournalOptions o;
+  o.directory = dir.db();
+  o.durability = Durability::none;
+  o.fold_bytes = 2u << 20;
+  auto j = RocksDbJournal::open(o).value();
+  std::uint64_t seq = 0;
+  // Appends past a seal. Until the sealed generation is folded, the log holds more than the
+  // threshold (the sealed one, and what came after it).
+  auto fill_and_seal = [&] {
+    for (std::uint64_t bytes = 0; bytes < o.fold_bytes + (64u << 10); bytes += 1000) {
+      auto b = batch("p", ++seq, 1);
+      b.events[0].payload.assign(1000, std::byte{static_cast<unsigned char>(seq)});
+      ASSERT_TRUE(j->append(std::move(b)).get().has_value());
+    }
+  };
+  fill_and_seal();
+  // Nothing follows: the fold is paced by time alone and finishes within seconds.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (j->stats().value().log_bytes >= o.fold_bytes &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LT(j->stats().value().log_bytes, o.fold_bytes);
+  fill_and_seal();
+  // compact() waits for the fold in flight: it takes a fraction of the seconds the pace allows.
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(j->compact().has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(j->stats().value().log_bytes, 0u);
+  EXPECT_EQ(j->read("p", 1, UINT64_MAX, 10'000).get().value().size(), seq);
+}
+
 // A fold writes table files into fold/ and ingests them in one step; a crash before that leaves
 // files that were never ingested. The next open removes them, and they change nothing.
 TEST(RocksDbJournal, TableFilesOfAnInterruptedFoldAreRemovedAndNeverRead) {
