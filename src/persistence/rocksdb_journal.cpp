@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -317,12 +318,23 @@ struct RocksDbJournal::Impl {
     std::uint64_t to = 0;       // remove, snapshot_delete: up to this sequence
     std::size_t keep_last = 0;  // snapshot_delete: keep this many newest (0: by `to` only)
     std::size_t events = 0;
-    std::string data;  // append: segment entries; snapshot_save: the value
+    // An append's segment entries: in `small` when they fit (most single events), else in
+    // `data`. The writer copies them into the generation's arena (EntryArena); a heap buffer
+    // per append would be freed on the writer's thread into the appending thread's malloc
+    // arena, contending with that thread's next allocation.
+    static constexpr std::size_t kSmallBytes = 240;
+    std::uint32_t small_size = 0;
+    std::array<char, kSmallBytes> small;  // NOLINT: only the first small_size bytes are read
+    std::string data;  // append: segment entries when large; snapshot_save: the value
     std::vector<std::pair<std::uint64_t, std::string>> tags;  // (sequence nr, tag)
     Promise<std::uint64_t> promise;
     SteadyClock::time_point enqueued;
     std::uint64_t pid_hash = 0;  // PidTable::hash of persistence_id, by the enqueuing thread
     PidState* state = nullptr;   // set by the writer when it accepts an append
+
+    [[nodiscard]] std::string_view entries() const {
+      return small_size > 0 ? std::string_view(small.data(), small_size) : std::string_view(data);
+    }
   };
 
   // What the writer knows of a persistence id: loaded from meta on first use, then kept.
@@ -696,9 +708,10 @@ struct RocksDbJournal::Impl {
         ++next;
       } else {
         std::size_t bytes = 0;
-        while (next < backlog.size() && backlog[next].kind != Kind::remove &&
-               (next == first || bytes + backlog[next].data.size() <= options.max_batch_bytes)) {
-          bytes += backlog[next++].data.size();
+        while (
+            next < backlog.size() && backlog[next].kind != Kind::remove &&
+            (next == first || bytes + backlog[next].entries().size() <= options.max_batch_bytes)) {
+          bytes += backlog[next++].entries().size();
         }
       }
       commit(std::span<Op>(backlog).subspan(first, next - first), batch, header, trailer);
@@ -858,8 +871,8 @@ struct RocksDbJournal::Impl {
       std::uint32_t crc = crc32c(0, header);
       for (auto& [op, result] : accepted) {
         if (op->kind != Kind::append) continue;
-        parts.emplace_back(op->data);
-        crc = crc32c(crc, op->data);
+        parts.emplace_back(op->entries());
+        crc = crc32c(crc, op->entries());
       }
       trailer.clear();
       encode_segment_trailer(trailer, crc);
@@ -956,8 +969,8 @@ struct RocksDbJournal::Impl {
         st.in_meta = true;
         st.meta_epoch = op->epoch;
       }
-      // op->data is the append's segment entries, as the caller's thread encoded them.
-      const std::string_view entries = current.entries.copy(op->data, spare_blocks);
+      // The append's segment entries, as the caller's thread encoded them.
+      const std::string_view entries = current.entries.copy(op->entries(), spare_blocks);
       std::size_t pos = 0;
       for (std::size_t i = 0; i < op->events; ++i) {
         (void)get_bytes(entries, pos);   // pid
@@ -2020,11 +2033,13 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
         2 * batch.persistence_id.size() + e.manifest.size() + e.payload.size() + e.mac.size() + 48;
     for (const auto& t : e.tags) estimate += t.size() + 2;
   }
-  op.data.reserve(estimate);
   std::uint64_t seq = batch.expected_next_sequence_nr;
   // Scratch buffers reused by every append of this thread.
   thread_local std::string key;
   thread_local std::string record;
+  thread_local std::string entries;
+  entries.clear();
+  entries.reserve(estimate);
   for (const auto& e : batch.events) {
     if (e.sequence_nr != seq || e.persistence_id != batch.persistence_id) {
       return make_ready_future<std::uint64_t>(
@@ -2036,9 +2051,15 @@ Future<std::uint64_t> RocksDbJournal::append(AppendBatch batch) {
     put_journal_key(key, batch.persistence_id, seq);
     record.clear();
     encode_record(record, key, e, batch.writer_epoch, impl_->manifests.id_of(e.manifest));
-    put_segment_entry(op.data, batch.persistence_id, seq, record);
+    put_segment_entry(entries, batch.persistence_id, seq, record);
     for (const auto& t : e.tags) op.tags.emplace_back(seq, t);
     ++seq;
+  }
+  if (entries.size() <= Impl::Op::kSmallBytes) {
+    std::memcpy(op.small.data(), entries.data(), entries.size());
+    op.small_size = static_cast<std::uint32_t>(entries.size());
+  } else {
+    op.data = std::move(entries);  // the next append of this thread allocates anew
   }
   op.persistence_id = std::move(batch.persistence_id);
   return impl_->enqueue(std::move(op));
