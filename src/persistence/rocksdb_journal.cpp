@@ -1030,12 +1030,12 @@ struct RocksDbJournal::Impl {
   // both vCPUs for ~10 ms in every 100 ms: appends waited 20-80 ms for a few hundred ms after
   // every seal. So the folder paces itself: it keeps its share done (`done` of `total`) at no
   // more than the share of the next generation filled since it began, counted to half full, or
-  // of kFoldPaceSeconds elapsed, whichever is more -- it finishes by the time the next
-  // generation is half full, in the background at a steady fraction of a core, and within
-  // kFoldPaceSeconds when appends are few. Anyone waiting for the fold makes it hurry.
+  // of JournalOptions::fold_pace_seconds elapsed, whichever is more -- it finishes by the time
+  // the next generation is half full, in the background at a steady fraction of a core, and
+  // within fold_pace_seconds when appends are few. Anyone waiting for the fold makes it hurry.
   void pace_fold(std::size_t done, std::size_t total, SteadyClock::time_point started) const {
-    constexpr double kFoldPaceSeconds = 4.0;
     constexpr auto kFoldPaceStep = std::chrono::milliseconds(1);
+    if (!(options.fold_pace_seconds > 0)) return;
     const double share =
         static_cast<double>(done) / static_cast<double>(std::max<std::size_t>(total, 1));
     for (;;) {
@@ -1043,8 +1043,8 @@ struct RocksDbJournal::Impl {
       const std::size_t filled = filling_bytes.load(std::memory_order_relaxed);
       const double by_fill =
           2.0 * static_cast<double>(filled) / static_cast<double>(options.fold_bytes);
-      const double by_time =
-          std::chrono::duration<double>(SteadyClock::now() - started).count() / kFoldPaceSeconds;
+      const double by_time = std::chrono::duration<double>(SteadyClock::now() - started).count() /
+                             options.fold_pace_seconds;
       if (share <= std::max(by_fill, by_time)) return;
       std::this_thread::sleep_for(kFoldPaceStep);
     }

@@ -91,5 +91,34 @@ TEST(Future, RacingCompletersOnlyOneWins) {
   }
 }
 
+// Every blocked waiter wakes on completion, whether it waits without a limit or with one, and a
+// waiter that times out sees the future still pending.
+TEST(Future, EveryBlockedWaiterWakesAndTimedWaitsTimeOut) {
+  for (int round = 0; round < 20; ++round) {
+    Promise<int> p;
+    auto f = p.future();
+    EXPECT_FALSE(f.wait_for(std::chrono::milliseconds(2)).has_value());
+    std::atomic<int> woke{0};
+    std::atomic<int> waiting{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i) {
+      ts.emplace_back([&, i] {
+        waiting.fetch_add(1);
+        if (i % 2 == 0) {
+          if (f.get() == Result<int>(round)) woke.fetch_add(1);
+        } else {
+          auto r = f.wait_for(60s);
+          if (r && *r == Result<int>(round)) woke.fetch_add(1);
+        }
+      });
+    }
+    while (waiting.load() < 4) std::this_thread::yield();
+    EXPECT_TRUE(p.complete(round));
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(woke.load(), 4);
+    EXPECT_TRUE(f.is_ready());
+  }
+}
+
 }  // namespace
 }  // namespace weft

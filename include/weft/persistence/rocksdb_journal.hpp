@@ -42,6 +42,11 @@ struct JournalOptions {
   /// re-reads up to this much of the log. Smaller suits a small gateway; larger folds make
   /// fewer, bigger chunks (faster: see docs/journal-format.md).
   std::size_t fold_bytes = 128u << 20;
+  /// A fold runs in the background, spread over the time the next generation takes to fill
+  /// half-way, and over at most this many seconds when few appends follow it, so it never takes
+  /// a core in one burst (docs/journal-format.md, "The fold is paced"). A fold that someone
+  /// waits for (a delete, `compact`, closing) runs at full speed. 0: never paced.
+  double fold_pace_seconds = 4.0;
   /// One cache of table blocks shared by every column family (events, tags, snapshots,
   /// metadata). Recovery reads each actor's snapshot and events once; with RocksDB's default of
   /// 8 MiB per family, blocks holding neighbouring actors were read and decompressed again.
