@@ -554,6 +554,16 @@ TEST(RocksDbJournal, SmallAndLargeAppendsReadBackFromMemoryAndChunks) {
   check(*j, 3000);
 }
 
+// A journal whose folds of 2 MiB are paced over at most `pace_seconds`.
+JournalOptions paced_options(const TempDir& dir, double pace_seconds) {
+  JournalOptions o;
+  o.directory = dir.db();
+  o.durability = Durability::none;
+  o.fold_bytes = 2u << 20;
+  o.fold_pace_seconds = pace_seconds;
+  return o;
+}
+
 // Appends past a seal (of `fold_bytes` of 1000-byte events); returns the last sequence number.
 // Until the sealed generation is folded, the log holds more than the threshold.
 std::uint64_t fill_and_seal(RocksDbJournal& j, std::size_t fold_bytes, std::uint64_t seq) {
@@ -569,11 +579,7 @@ std::uint64_t fill_and_seal(RocksDbJournal& j, std::size_t fold_bytes, std::uint
 // it still finishes on its own, within about fold_pace_seconds.
 TEST(RocksDbJournal, APacedFoldFinishesWithoutFurtherAppends) {
   TempDir dir;
-  JournalOptions o;
-  o.directory = dir.db();
-  o.durability = Durability::none;
-  o.fold_bytes = 2u << 20;
-  o.fold_pace_seconds = 1.0;
+  const JournalOptions o = paced_options(dir, 1.0);
   auto j = RocksDbJournal::open(o).value();
   const std::uint64_t seq = fill_and_seal(*j, o.fold_bytes, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -589,11 +595,7 @@ TEST(RocksDbJournal, APacedFoldFinishesWithoutFurtherAppends) {
 // would spread it over an hour (and the test would run into ctest's timeout).
 TEST(RocksDbJournal, APacedFoldHurriesWhenWaitedFor) {
   TempDir dir;
-  JournalOptions o;
-  o.directory = dir.db();
-  o.durability = Durability::none;
-  o.fold_bytes = 2u << 20;
-  o.fold_pace_seconds = 3600;
+  const JournalOptions o = paced_options(dir, 3600);
   auto j = RocksDbJournal::open(o).value();
   const std::uint64_t seq = fill_and_seal(*j, o.fold_bytes, 0);
   const auto start = std::chrono::steady_clock::now();
