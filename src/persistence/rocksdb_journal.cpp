@@ -1101,8 +1101,9 @@ struct RocksDbJournal::Impl {
       {
         std::lock_guard lock(tail_mutex);
         spare_tails.swap(spare);
-        // A generation's worth is kept: what the current one did not use, then these.
-        const std::size_t keep = options.fold_bytes / EntryArena::kBytes + 16;
+        // A generation's worth is kept (its last block partly used, one more for the overshoot
+        // past the threshold): what the current one did not use, then these.
+        const std::size_t keep = options.fold_bytes / EntryArena::kBytes + 2;
         while (!blocks.empty() && spare_blocks.size() < keep) {
           spare_blocks.push_back(std::move(blocks.back()));
           blocks.pop_back();
