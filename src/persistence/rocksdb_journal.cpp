@@ -1435,6 +1435,10 @@ struct RocksDbJournal::Impl {
     lo.file_bytes = options.log_file_bytes;
     lo.sync = options.durability == Durability::fsync;
     lo.spare_at_open = options.preallocate_log;
+    // A fold releases about fold_bytes of files at once (one file more when its generation
+    // began and ended mid-file): room for them all, so that none is deleted only for the next
+    // generation to write a new one full of zeros.
+    lo.max_spares = options.fold_bytes / std::max<std::size_t>(options.log_file_bytes, 1) + 2;
     auto opened = SegmentLog::open(lo, std::max(folded_group, legacy_log_last),
                                    [&](std::uint64_t no, std::string_view segment) {
                                      ++segments;

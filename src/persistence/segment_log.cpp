@@ -24,7 +24,6 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kSuffix = ".wlog";
 constexpr std::string_view kSparePrefix = "spare-";
-constexpr std::size_t kMaxSpares = 2;
 // Spares are zero-filled in pieces of this size, each synced before the next: a large dirty
 // range written back at once holds up the appends' fdatasync for tens of milliseconds.
 constexpr std::size_t kPrepareStep = 256u << 10;
@@ -231,7 +230,8 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(SegmentLogOptions options,
   for (const auto& p : listing->partial) fs::remove(p, ec);
   for (const auto& p : listing->spares) {
     std::error_code size_ec;
-    if (log->spares_.size() < kMaxSpares && fs::file_size(p, size_ec) == log->options_.file_bytes) {
+    if (log->spares_.size() < log->options_.max_spares &&
+        fs::file_size(p, size_ec) == log->options_.file_bytes) {
       log->spares_.push_back(p);
     } else {
       fs::remove(p, ec);
@@ -428,18 +428,32 @@ Result<void> SegmentLog::append(std::uint64_t segment_no, std::span<const std::s
 }
 
 void SegmentLog::release_through(std::uint64_t segment_no) {
-  std::lock_guard lock(mutex_);
-  std::error_code ec;
-  while (files_.size() >= 2 && files_[1].first <= segment_no + 1) {
-    const std::string path = std::move(files_.front().path);
-    files_.erase(files_.begin());
-    if (spares_.size() < kMaxSpares && fs::file_size(path, ec) == options_.file_bytes) {
+  std::vector<std::string> released;
+  std::size_t room = 0;    // spares that may be added
+  std::size_t serial = 0;  // the first of the spare numbers reserved for them
+  {
+    std::lock_guard lock(mutex_);
+    while (files_.size() >= 2 && files_[1].first <= segment_no + 1) {
+      released.push_back(std::move(files_.front().path));
+      files_.erase(files_.begin());
+    }
+    room = options_.max_spares - std::min(options_.max_spares, spares_.size());
+    room = std::min(room, released.size());
+    serial = spare_serial_;
+    spare_serial_ += room;
+  }
+  // Renamed and deleted outside the lock, which appends take: deleting a 64 MiB file held it
+  // for 4-11 ms here, and the appends behind it waited.
+  std::vector<std::string> recycled;
+  for (const std::string& path : released) {
+    std::error_code ec;
+    if (recycled.size() < room && fs::file_size(path, ec) == options_.file_bytes) {
       // Reused as it is: its next use writes a new header page with a new salt, under which
       // its old frames fail their checksums, so a reader stops at them.
       std::string spare =
-          fmt::format("{}/{}{}{}", options_.directory, kSparePrefix, spare_serial_++, kSuffix);
+          fmt::format("{}/{}{}{}", options_.directory, kSparePrefix, serial++, kSuffix);
       if (::rename(path.c_str(), spare.c_str()) == 0) {
-        spares_.push_back(std::move(spare));
+        recycled.push_back(std::move(spare));
         continue;
       }
     }
@@ -448,6 +462,9 @@ void SegmentLog::release_through(std::uint64_t segment_no) {
       spdlog::warn("journal log: cannot remove the folded log file '{}': {}", path, ec.message());
     }
   }
+  if (recycled.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (auto& spare : recycled) spares_.push_back(std::move(spare));
 }
 
 bool SegmentLog::releasable(std::uint64_t segment_no) const {

@@ -38,6 +38,10 @@ struct SegmentLogOptions {
   /// file being written grows as it is written (a new journal's first file): latency is steady
   /// from the start. Off, the first spare is made once the first file is half full.
   bool spare_at_open = false;
+  /// Released files kept as spares, at most; the rest are deleted. The journal makes room for
+  /// a fold's worth of files: with fewer, a fold deleted a file and the next generation had to
+  /// write a new one full of zeros.
+  std::size_t max_spares = 2;
 };
 
 class SegmentLog {

@@ -148,6 +148,50 @@ TEST(SegmentLog, FilesRollOverAndReleasedOnesAreReusedWithoutTheirOldFramesShowi
   append(*log, 16);
 }
 
+// A release keeps at most max_spares of the files it frees as spares and deletes the rest; the
+// log then moves through the kept ones without growing a new file, and a reopen keeps no more.
+TEST(SegmentLog, ReleasedFilesBeyondMaxSparesAreDeletedAndTheKeptOnesTakeFrames) {
+  TempDir dir;
+  SegmentLogOptions o{dir.sub("wlog")};
+  o.file_bytes = kLogHeaderPage + 3 * kLogFrameAlign;  // three small frames per file
+  o.prepare_bytes_per_s = 0;                           // only released files become spares
+  o.max_spares = 3;
+  auto count = [&] {
+    std::pair<std::size_t, std::size_t> files_spares{0, 0};
+    for (const auto& name : names(o.directory)) {
+      (name.starts_with("spare-") ? files_spares.second : files_spares.first) += 1;
+    }
+    return files_spares;
+  };
+  Read none;
+  auto log = open_log(o, 0, none).value();
+  std::uint64_t no = 1;
+  for (; no <= 16; ++no) append(*log, no);  // six files: 1-3, ..., 13-15, 16
+  EXPECT_EQ(log->files(), 6u);
+  log->release_through(15);  // five files freed: three kept, two deleted
+  EXPECT_EQ(log->files(), 1u);
+  EXPECT_EQ(log->spares(), 3u);
+  EXPECT_EQ(count(), std::make_pair(std::size_t{1}, std::size_t{3}));
+  // 16 stays alone in its file, which grew as it was written: the log moves to a spare once one
+  // is ready. 17-25 go into the three spares, full-sized from the start; 26-27 into a new file.
+  for (; no <= 27; ++no) append(*log, no);
+  EXPECT_EQ(log->spares(), 0u);
+  EXPECT_EQ(log->files(), 5u);
+  for (std::uint64_t first : {17u, 20u, 23u}) {
+    EXPECT_EQ(fs::file_size(log_file(o.directory, first)), o.file_bytes) << first;
+  }
+  log->release_through(22);  // 16 (not full-sized: deleted), 17 and 20 (spares again)
+  EXPECT_EQ(log->spares(), 2u);
+  EXPECT_EQ(count(), std::make_pair(std::size_t{2}, std::size_t{2}));
+  log.reset();
+  o.max_spares = 1;  // a reopen with a lower limit deletes the spare beyond it
+  Read read;
+  log = open_log(o, 22, read).value();
+  EXPECT_EQ(read.numbers, range(23, 27));
+  EXPECT_EQ(log->spares(), 1u);
+  EXPECT_EQ(count(), std::make_pair(std::size_t{2}, std::size_t{1}));
+}
+
 // With spare_at_open a spare is written full of zeros at once, and the log moves to it from
 // the file that grows as it is written.
 TEST(SegmentLog, ASpareMadeAtOpenReplacesTheGrowingFile) {

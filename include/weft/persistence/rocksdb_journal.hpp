@@ -28,7 +28,8 @@ struct JournalOptions {
   /// into the next one. One append larger than this is still written, alone.
   std::size_t max_batch_bytes = 8u << 20;
   /// The log of group commits is kept in files of this size in `<directory>/wlog`, reused
-  /// once folded; one or two spare files stay there ready (see docs/journal-format.md).
+  /// once folded; up to fold_bytes / log_file_bytes + 2 spare files stay there ready (see
+  /// docs/journal-format.md).
   std::size_t log_file_bytes = 64u << 20;
   /// Prepare a full-sized log file as soon as the journal opens and move to it once ready, so
   /// that acknowledgements do not wait for a growing file's metadata from the start (a service
