@@ -147,8 +147,10 @@ TEST(Keyed, ProcessingTimeTimersAndStateTtlFollowTheClock) {
       .process<std::int64_t, std::string>(
           [](KeyedContext<std::int64_t, std::int64_t, std::string>& ctx, const Event& e) {
             ctx.state() += e.value;
-            ctx.emit("seen " + std::to_string(ctx.state()));
+            // Registered before the emit: the test advances the clock once it sees the output,
+            // and a timer registered after that would be due 5 s after the advanced time.
             if (e.value == 1) ctx.register_processing_timer(5s);
+            ctx.emit("seen " + std::to_string(ctx.state()));
           },
           [](KeyedContext<std::int64_t, std::int64_t, std::string>& ctx, Timestamp,
              TimeDomain domain) {
