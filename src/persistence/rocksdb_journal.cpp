@@ -112,7 +112,8 @@ std::uint64_t nanos_since(SteadyClock::time_point t) {
 }
 
 rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes,
-                                            const std::shared_ptr<rocksdb::Cache>& cache) {
+                                            const std::shared_ptr<rocksdb::Cache>& cache,
+                                            bool compressed) {
   rocksdb::ColumnFamilyOptions o;
   o.write_buffer_size = write_buffer_bytes;
   o.max_write_buffer_number = 4;
@@ -121,8 +122,9 @@ rocksdb::ColumnFamilyOptions big_cf_options(std::size_t write_buffer_bytes,
   // not compress at all: compressing every level costs CPU on the write path for little; the
   // bottommost level, written once by compaction, gets LZ4, which decompresses several times
   // faster than zstd on every replay and recovery (weft-bench journal: replay 2.96M -> 4.37M
-  // events/s, recover 1.62-1.73 s -> 1.37-1.54 s).
-  o.compression = rocksdb::kNoCompression;
+  // events/s, recover 1.62-1.73 s -> 1.37-1.54 s). JournalOptions::compress_folds: every level
+  // (the fold writes level-0 files).
+  o.compression = compressed ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
   o.bottommost_compression = rocksdb::kLZ4Compression;
   o.target_file_size_base = 64u << 20;
   o.max_bytes_for_level_base = 512u << 20;
@@ -1156,8 +1158,10 @@ struct RocksDbJournal::Impl {
     auto table = [&](Cf family, std::string_view name,
                      const std::function<rocksdb::Status(const Put&)>& each) -> Result<void> {
       rocksdb::Options o = db->GetOptions(cf(family));
-      // Compaction compresses what reaches the bottommost level, as it did after a flush.
-      o.compression = rocksdb::kNoCompression;
+      // Uncompressed unless compress_folds: compaction compresses what reaches the bottommost
+      // level, as it did after a flush. (SstFileWriter would take the bottommost setting.)
+      o.compression = options.compress_folds && family != kMetaCf ? rocksdb::kLZ4Compression
+                                                                  : rocksdb::kNoCompression;
       o.bottommost_compression = rocksdb::kDisableCompressionOption;
       // The pages stay cached: recent events are the ones recoveries and queries read next.
       rocksdb::SstFileWriter writer(env, o, cf(family), /*invalidate_page_cache=*/false);
@@ -2003,8 +2007,10 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
     t.block_cache = cache;
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     const std::string_view n(name);
-    if (n == "journal") o = big_cf_options(options.write_buffer_bytes, cache);
-    if (n == "tags") o = big_cf_options(options.write_buffer_bytes / 4, cache);
+    if (n == "journal")
+      o = big_cf_options(options.write_buffer_bytes, cache, options.compress_folds);
+    if (n == "tags")
+      o = big_cf_options(options.write_buffer_bytes / 4, cache, options.compress_folds);
     cfs.emplace_back(name, o);
   }
   if (options.create_if_missing) {
