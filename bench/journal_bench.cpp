@@ -354,6 +354,7 @@ std::string replay(double scale) {
   }
   // Reopened: the events come from table files (in the page cache), not the memtable.
   auto j = open_journal(db);
+  const ProfiledPhase profiled;
   const auto start = Clock::now();
   std::uint64_t read = 0;
   for (std::uint64_t from = 1;;) {
