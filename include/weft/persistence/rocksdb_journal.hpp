@@ -51,8 +51,8 @@ struct JournalOptions {
   /// Events and tag indexes are stored compressed with LZ4 from the fold on (every level of
   /// their families; otherwise only the bottommost, which compaction writes). For payloads that
   /// compress -- JSON telemetry made a fold's table file 3.9 times smaller -- the fold writes
-  /// that much less (on flash storage, that much less wear), for about a tenth of a core at
-  /// 600k events/s; the maximum of `weft-bench journal --scenario persist` rose 1-13% (10 of 10
+  /// that much less (on flash storage, that much less wear), for 0.1-0.3 of a core at ~600k
+  /// events/s; the maximum of `weft-bench journal --scenario persist` rose 1-13% (10 of 10
   /// alternating pairs), p99 at half load did not improve. Off by default: compact codec
   /// bytes and encrypted payloads (crypto-shredding) compress little or not at all.
   bool compress_folds = false;
