@@ -5,6 +5,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
+#include <rocksdb/rate_limiter.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -1148,7 +1149,8 @@ struct RocksDbJournal::Impl {
     if (ec) {
       return fail(Errc::io, "cannot create the fold directory '" + dir + "': " + ec.message());
     }
-    const rocksdb::EnvOptions env(db->GetDBOptions());
+    rocksdb::EnvOptions env(db->GetDBOptions());
+    env.rate_limiter = nullptr;  // compaction_bytes_per_second limits compactions, not folds
     std::vector<rocksdb::IngestExternalFileArg> args;
     // Pacing (pace_fold) by the bytes of chunks written, checked every 256 KiB of them.
     const auto started = SteadyClock::now();
@@ -1994,6 +1996,13 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const JournalOption
   // up to ~0.8 s on this VM's disk; measured fsync p99.9 during weft-bench journal persist
   // 170 ms -> 83 ms.
   db_options.bytes_per_sync = 1u << 20;
+  if (options.compaction_bytes_per_second > 0) {
+    // Flushes and compactions (kWritesOnly: reads are not counted), not the fold's table files
+    // (Impl::fold). 100 ms refills, RocksDB's default fairness.
+    db_options.rate_limiter.reset(rocksdb::NewGenericRateLimiter(
+        static_cast<std::int64_t>(options.compaction_bytes_per_second), 100 * 1000, 10,
+        rocksdb::RateLimiter::Mode::kWritesOnly, /*auto_tuned=*/true));
+  }
   db_options.info_log = std::make_shared<SpdlogLogger>(options.directory);
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Compactions likewise (flushes, in the high-priority pool, keep their priority).

@@ -56,6 +56,15 @@ struct JournalOptions {
   /// alternating pairs), p99 at half load did not improve. Off by default: compact codec
   /// bytes and encrypted payloads (crypto-shredding) compress little or not at all.
   bool compress_folds = false;
+  /// The most compactions may write per second (bytes; 0: no limit). RocksDB's auto-tuned rate
+  /// limiter starts lower and raises it while compactions fall behind. Every fold ingests a
+  /// table file that spans every persistence id, so compaction merges it with all of level 1:
+  /// unlimited, those merges took the disk's bandwidth in bursts of a gigabyte, and appends
+  /// waited behind them. `weft-bench journal --scenario persist --scale 4` (20M events before
+  /// the latency phase), two alternating pairs: maximum 0.91-0.93M -> 1.13-1.17M events/s, p99
+  /// at half load 255-381 ms -> 7-32 ms; at --scale 8, 711k -> 1.08M and 116 -> 10 ms. The
+  /// fold's own table files are not limited.
+  std::size_t compaction_bytes_per_second = 200u << 20;
   /// One cache of table blocks shared by every column family (events, tags, snapshots,
   /// metadata). Recovery reads each actor's snapshot and events once; with RocksDB's default of
   /// 8 MiB per family, blocks holding neighbouring actors were read and decompressed again.
