@@ -1167,10 +1167,11 @@ struct RocksDbJournal::Impl {
     auto table = [&](Cf family, std::string_view name,
                      const std::function<rocksdb::Status(const Put&)>& each) -> Result<void> {
       rocksdb::Options o = db->GetOptions(cf(family));
-      // Uncompressed unless compress_folds: compaction compresses what reaches the bottommost
-      // level, as it did after a flush. (SstFileWriter would take the bottommost setting.)
-      o.compression = options.compress_folds && family != kMetaCf ? rocksdb::kLZ4Compression
-                                                                  : rocksdb::kNoCompression;
+      // Compressed as the family compresses above the bottommost level (big_cf_options: not
+      // at all, or LZ4 with compress_folds); compaction compresses the bottommost level, as it
+      // did after a flush. Meta files are tiny: uncompressed. (SstFileWriter would take the
+      // bottommost setting.)
+      if (family == kMetaCf) o.compression = rocksdb::kNoCompression;
       o.bottommost_compression = rocksdb::kDisableCompressionOption;
       // The pages stay cached: recent events are the ones recoveries and queries read next.
       rocksdb::SstFileWriter writer(env, o, cf(family), /*invalidate_page_cache=*/false);
