@@ -2,20 +2,26 @@
 #include "process_stats.hpp"
 #include "temp_dir.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -224,16 +230,23 @@ double persist_max(RocksDbJournal& j, std::uint64_t events, const Appenders& a,
   return static_cast<double>(events / a.threads * a.threads) / secs;
 }
 
+// The latency phases' length: 3 s at full scale.
+double phase_seconds(double scale) {
+  return std::max(0.5, 3.0 * std::min(1.0, scale));
+}
+
 struct Latency {
   double p50_us = 0;
   double p99_us = 0;
   double achieved_per_s = 0;
 };
 
-// Open loop at `rate` events/s: each thread issues on a fixed schedule; latency is from the
-// append call to its acknowledgement.
-Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned nthreads,
-                        std::vector<std::uint64_t>& next) {
+// Open loop at `rate` events/s over `nthreads` pacing threads, each issuing on a fixed
+// schedule. `issue(p, latency_us, done)` appends an event of pid index p; its acknowledgement
+// writes the microseconds from the call in `latency_us` (UINT32_MAX if it failed) and then
+// increments `done`.
+template <class Issue>
+Latency paced(double rate, double seconds, unsigned nthreads, Issue issue) {
   const auto per_thread = static_cast<std::uint64_t>(rate * seconds / nthreads);
   std::vector<std::vector<std::uint32_t>> lat(nthreads, std::vector<std::uint32_t>(per_thread));
   std::atomic<std::uint64_t> done{0};
@@ -254,17 +267,7 @@ Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned
         // sleeps over the scenario 32.9k -> 24.6k. Latency counts from each append's own call.
         constexpr auto kPacerSlack = std::chrono::microseconds(100);
         if (Clock::now() + kPacerSlack < due) std::this_thread::sleep_until(due);
-        const auto pid = pid_name(p);
-        AppendBatch b{pid, next[p], 0, {make_event(pid, p, next[p])}};
-        ++next[p];
-        const auto issued = Clock::now();
-        j.append(std::move(b))
-            .on_complete([&mine, i, issued, &done](const Result<std::uint64_t>& r) {
-              const auto us =
-                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - issued);
-              mine[i] = r ? static_cast<std::uint32_t>(us.count()) : UINT32_MAX;
-              done.fetch_add(1, std::memory_order_release);
-            });
+        issue(p, mine[i], done);
         p += nthreads;
         if (p >= kPids) p = t;
       }
@@ -286,7 +289,122 @@ Latency persist_at_rate(RocksDbJournal& j, double rate, double seconds, unsigned
   return l;
 }
 
-std::string persist(double scale, std::optional<double> baseline_per_s) {
+std::uint32_t micros_since(Clock::time_point t) {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
+}
+
+// The latency peer: group commit at its most naive. Appends copy their pid, sequence number
+// and payload into one buffer under a mutex; a writer thread takes the buffer, writes it at
+// the end of a file (written full once and then overwritten in place, as the journal's log
+// files are), fdatasyncs it and acknowledges the group. No index, no checksums, no fold, no
+// database: what it cannot do at a given rate on this machine, the journal cannot either.
+class NaiveGroupCommit {
+ public:
+  explicit NaiveGroupCommit(const std::string& path)
+      : path_(path), fd_(::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+    const std::string zeros(1 << 20, '\0');
+    for (off_t at = 0; at < kFileBytes; at += static_cast<off_t>(zeros.size())) {
+      write_at(zeros, at);
+    }
+    if (::fsync(fd_) != 0) throw std::runtime_error("cannot sync " + path_);
+    writer_ = std::thread([this] { run(); });
+  }
+  ~NaiveGroupCommit() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    writer_.join();
+    ::close(fd_);
+  }
+  NaiveGroupCommit(const NaiveGroupCommit&) = delete;
+  NaiveGroupCommit& operator=(const NaiveGroupCommit&) = delete;
+
+  void append(const EventRecord& e, std::uint32_t& latency_us, std::atomic<std::uint64_t>& done) {
+    const auto issued = Clock::now();
+    bool was_empty = false;
+    {
+      std::lock_guard lock(mutex_);
+      was_empty = waiting_.empty();
+      buffer_ += e.persistence_id;
+      buffer_.append(reinterpret_cast<const char*>(&e.sequence_nr), sizeof e.sequence_nr);
+      buffer_.append(reinterpret_cast<const char*>(e.payload.data()), e.payload.size());
+      waiting_.push_back({&latency_us, &done, issued});
+    }
+    if (was_empty) wake_.notify_one();
+  }
+
+ private:
+  static constexpr off_t kFileBytes = 64 << 20;
+  struct Waiting {
+    std::uint32_t* latency_us;
+    std::atomic<std::uint64_t>* done;
+    Clock::time_point issued;
+  };
+
+  void write_at(const std::string& bytes, off_t at) {
+    if (::pwrite(fd_, bytes.data(), bytes.size(), at) != static_cast<ssize_t>(bytes.size())) {
+      throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
+    }
+  }
+
+  void run() {
+    std::string bytes;
+    std::vector<Waiting> group;
+    off_t at = 0;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return !waiting_.empty() || stopping_; });
+        if (waiting_.empty()) return;
+        bytes.swap(buffer_);
+        group.swap(waiting_);
+      }
+      if (at + static_cast<off_t>(bytes.size()) > kFileBytes) at = 0;
+      write_at(bytes, at);
+      at += static_cast<off_t>(bytes.size());
+      const bool synced = ::fdatasync(fd_) == 0;
+      for (const auto& w : group) {
+        *w.latency_us = synced ? micros_since(w.issued) : UINT32_MAX;
+        w.done->fetch_add(1, std::memory_order_release);
+      }
+      bytes.clear();
+      group.clear();
+    }
+  }
+
+  std::string path_;
+  int fd_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::string buffer_;
+  std::vector<Waiting> waiting_;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+// The naive group commit (NaiveGroupCommit) at `rate`, as the journal's latency phase runs.
+std::string naive_at(double rate, double scale, const std::string& path,
+                     std::vector<std::uint64_t>& next) {
+  NaiveGroupCommit naive(path);
+  StallWatch watch;
+  const auto lat = paced(rate, phase_seconds(scale), 2,
+                         [&](std::size_t p, std::uint32_t& latency_us, auto& done) {
+                           const auto pid = pid_name(p);
+                           naive.append(make_event(pid, p, next[p]++), latency_us, done);
+                         });
+  const auto stalls = watch.stop();
+  return fmt::format(
+      R"({{"suite":"journal","scenario":"persist_naive","load_events_per_s":{:.0f},"p50_us":{:.0f},"p99_us":{:.0f},"load_stalls":{},"load_stall_ms":{:.0f}}})",
+      lat.achieved_per_s, lat.p50_us, lat.p99_us, stalls.count, stalls.total_ms);
+}
+
+// The persist line, then the naive peer's at the same half-load rate.
+void persist(double scale, std::optional<double> baseline_per_s,
+             const std::function<void(const std::string&)>& print) {
   TempDir dir("weft-bench-journal");
   MetricsRegistry metrics;
   auto j = open_journal(dir.path() + "/db", &metrics);
@@ -309,25 +427,40 @@ std::string persist(double scale, std::optional<double> baseline_per_s) {
   // it measures half load, not the burst's aftermath. Its own folds still run during it.
   settle(*j, open_fold_bytes());
   // How busy the process kept the cores at that load, and how long the host took them away
-  // meanwhile (steal time). On this VM, with both vCPUs busy, the machine stops for ~15 ms in
-  // every 100 ms (an fsync loop's p99 goes 0.24 ms -> 3.3 ms next to two spinning threads), and
-  // every append in flight then waits that long: this is what sets p99 here.
+  // meanwhile: steal time where the host reports it, and load_stalls where it does not (how
+  // often a thread sleeping 2 ms woke over 3 ms late: StallWatch). A stall holds up every append
+  // in flight; the naive peer below, at the same rate, shows what remains of p99 without weft.
   const double steal_before = steal_seconds();
   const auto cpu_before = std::clock();
   const auto wall_before = Clock::now();
-  const auto lat = persist_at_rate(*j, target, std::max(0.5, 3.0 * std::min(1.0, scale)), 2, next);
+  StallWatch watch;
+  const auto lat = paced(
+      target, phase_seconds(scale), 2, [&](std::size_t p, std::uint32_t& latency_us, auto& done) {
+        const auto pid = pid_name(p);
+        AppendBatch b{pid, next[p], 0, {make_event(pid, p, next[p])}};
+        ++next[p];
+        const auto issued = Clock::now();
+        j->append(std::move(b))
+            .on_complete([&latency_us, issued, &done](const Result<std::uint64_t>& r) {
+              latency_us = r ? micros_since(issued) : UINT32_MAX;
+              done.fetch_add(1, std::memory_order_release);
+            });
+      });
+  const auto stalls = watch.stop();
   const double load_cores =
       static_cast<double>(std::clock() - cpu_before) / CLOCKS_PER_SEC / seconds_since(wall_before);
   const double steal_ms = (steal_seconds() - steal_before) * 1e3;
   std::string line = fmt::format(
-      R"({{"suite":"journal","scenario":"persist","pids":{},"payload_bytes":{},"events_per_s":{:.0f},"load_events_per_s":{:.0f},"p50_us":{:.0f},"p99_us":{:.0f},"load_cpu_cores":{:.2f},"load_steal_ms":{:.0f},"warmup_events":{},"warmup_events_per_s":{:.0f})",
+      R"({{"suite":"journal","scenario":"persist","pids":{},"payload_bytes":{},"events_per_s":{:.0f},"load_events_per_s":{:.0f},"p50_us":{:.0f},"p99_us":{:.0f},"load_cpu_cores":{:.2f},"load_steal_ms":{:.0f},"load_stalls":{},"load_stall_ms":{:.0f},"warmup_events":{},"warmup_events_per_s":{:.0f})",
       kPids, kPayloadBytes, max_rate, lat.achieved_per_s, lat.p50_us, lat.p99_us, load_cores,
-      steal_ms, warmup_events, warmup_rate);
+      steal_ms, stalls.count, stalls.total_ms, warmup_events, warmup_rate);
   if (baseline_per_s) line += fmt::format(R"(,"vs_baseline":{:.2f})", max_rate / *baseline_per_s);
   // WEFT_BENCH_DEBUG=1 shows the journal's own metrics (group sizes, fsync and fold times).
   if (std::getenv("WEFT_BENCH_DEBUG") != nullptr)
     std::fputs(metrics.prometheus_text().c_str(), stderr);
-  return line + "}";
+  print(line + "}");
+  j.reset();
+  print(naive_at(target, scale, dir.path() + "/naive.log", next));
 }
 
 std::string replay(double scale) {
@@ -388,7 +521,7 @@ bool run_journal_suite(double scale, const std::optional<std::string>& scenario,
         R"({{"suite":"journal","scenario":"baseline","batch_events":1000,"payload_bytes":{},"events_per_s":{:.0f}}})",
         kPayloadBytes, *base));
   }
-  if (wanted("persist")) print(persist(scale, base));
+  if (wanted("persist")) persist(scale, base, print);
   if (wanted("replay")) print(replay(scale));
   if (wanted("recover")) print(recover_benchmark(scale));
   return true;

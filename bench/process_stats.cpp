@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +35,33 @@ double steal_seconds() {
   if (n != 8) return 0;
   const long hz = ::sysconf(_SC_CLK_TCK);
   return static_cast<double>(v[7]) / static_cast<double>(hz > 0 ? hz : 100);
+}
+
+StallWatch::StallWatch()
+    : thread_([this] {
+        using Ms = std::chrono::duration<double, std::milli>;
+        constexpr auto kTick = std::chrono::milliseconds(2);
+        constexpr double kLateMs = 3;
+        while (!stopping_.load(std::memory_order_relaxed)) {
+          const auto due = std::chrono::steady_clock::now() + kTick;
+          std::this_thread::sleep_until(due);
+          const double late = Ms(std::chrono::steady_clock::now() - due).count();
+          if (late > kLateMs) {
+            ++seen_.count;
+            seen_.total_ms += late;
+            seen_.longest_ms = std::max(seen_.longest_ms, late);
+          }
+        }
+      }) {}
+
+StallWatch::~StallWatch() {
+  stop();
+}
+
+StallWatch::Stalls StallWatch::stop() {
+  stopping_.store(true, std::memory_order_relaxed);
+  if (thread_.joinable()) thread_.join();
+  return seen_;
 }
 
 ProfiledPhase::ProfiledPhase() {
