@@ -305,10 +305,15 @@ class NaiveGroupCommit {
       : path_(path), fd_(::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) {
     if (fd_ < 0) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
     const std::string zeros(1 << 20, '\0');
-    for (off_t at = 0; at < kFileBytes; at += static_cast<off_t>(zeros.size())) {
-      write_at(zeros, at);
+    bool ok = true;
+    for (off_t at = 0; ok && at < kFileBytes; at += static_cast<off_t>(zeros.size())) {
+      ok = write_at(zeros, at);
     }
-    if (::fsync(fd_) != 0) throw std::runtime_error("cannot sync " + path_);
+    if (!ok || ::fsync(fd_) != 0) {
+      const int e = errno;
+      ::close(fd_);
+      throw std::runtime_error("cannot fill " + path_ + ": " + std::strerror(e));
+    }
     writer_ = std::thread([this] { run(); });
   }
   ~NaiveGroupCommit() {
@@ -345,10 +350,8 @@ class NaiveGroupCommit {
     Clock::time_point issued;
   };
 
-  void write_at(const std::string& bytes, off_t at) {
-    if (::pwrite(fd_, bytes.data(), bytes.size(), at) != static_cast<ssize_t>(bytes.size())) {
-      throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-    }
+  bool write_at(const std::string& bytes, off_t at) {
+    return ::pwrite(fd_, bytes.data(), bytes.size(), at) == static_cast<ssize_t>(bytes.size());
   }
 
   void run() {
@@ -364,9 +367,9 @@ class NaiveGroupCommit {
         group.swap(waiting_);
       }
       if (at + static_cast<off_t>(bytes.size()) > kFileBytes) at = 0;
-      write_at(bytes, at);
+      // A failed write or sync fails the group's appends, and so the scenario.
+      const bool synced = write_at(bytes, at) && ::fdatasync(fd_) == 0;
       at += static_cast<off_t>(bytes.size());
-      const bool synced = ::fdatasync(fd_) == 0;
       for (const auto& w : group) {
         *w.latency_us = synced ? micros_since(w.issued) : UINT32_MAX;
         w.done->fetch_add(1, std::memory_order_release);
